@@ -1,0 +1,16 @@
+//! sluice's data plane: the per-core worker and the proxy pipeline.
+//!
+//! Read in this order:
+//! - [`io`]: the I/O seam that `fallback-epoll` and `netstack` implement;
+//! - [`runtime`]: the per-core executor, timer wheel, clock and mailbox a worker runs;
+//! - [`h1`]: the sans-IO HTTP/1.1 codec (parse, frame, serialise; smuggling-proof);
+//! - [`rules`]: evaluation of ACLs, sample expressions and log/header formats.
+//!
+//! Invariants: no `unsafe` here; no lock on the request path; everything a request
+//! touches is owned by the worker that accepted it.
+#![forbid(unsafe_code)]
+
+pub mod h1;
+pub mod io;
+pub mod rules;
+pub mod runtime;

@@ -1,0 +1,1 @@
+//! Poll-mode userspace TCP/IP for sluice (issue 6 fills this crate).

@@ -1,0 +1,1 @@
+//! The sluice test lab (being written).
