@@ -148,6 +148,13 @@ pub trait Stream: AsyncRead + AsyncWrite + Unpin + 'static {
     /// Disable Nagle's algorithm (a no-op where it does not apply).
     fn set_nodelay(&self, on: bool) -> io::Result<()>;
 
-    /// Abort the connection: close it with a reset (`SO_LINGER` 0) instead of a FIN.
+    /// Abort the connection: close it with a reset (`SO_LINGER` 0) immediately,
+    /// instead of a FIN; later operations fail with `NotConnected`.
     fn abort(&mut self);
+
+    /// For a stream nobody is reading (an idle pooled connection): whether the driver
+    /// has seen input, a hang-up or an error since the last read drained it. Such a
+    /// connection is not reusable. May answer `true` spuriously (the connection is
+    /// then merely not reused); never `false` after a hang-up was reported.
+    fn idle_input_pending(&self) -> bool;
 }

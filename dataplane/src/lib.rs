@@ -4,13 +4,22 @@
 //! - [`io`]: the I/O seam that `fallback-epoll` and `netstack` implement;
 //! - [`runtime`]: the per-core executor, timer wheel, clock and mailbox a worker runs;
 //! - [`h1`]: the sans-IO HTTP/1.1 codec (parse, frame, serialise; smuggling-proof);
-//! - [`rules`]: evaluation of ACLs, sample expressions and log/header formats.
+//! - [`rules`]: evaluation of ACLs, sample expressions and log/header formats;
+//! - [`lb`]: load-balancing decisions (sans-IO);
+//! - [`buf`], [`tunnel`], [`logsink`]: pooled buffers, byte forwarding, log delivery;
+//! - [`proxy`]: the pipeline of a worker — listeners, HTTP and TCP sessions,
+//!   backends (queue, connect, retries, idle pool), health checks, logging.
 //!
 //! Invariants: no `unsafe` here; no lock on the request path; everything a request
 //! touches is owned by the worker that accepted it.
 #![forbid(unsafe_code)]
 
+pub mod buf;
 pub mod h1;
 pub mod io;
+pub mod lb;
+pub mod logsink;
+pub mod proxy;
 pub mod rules;
 pub mod runtime;
+pub mod tunnel;

@@ -194,10 +194,17 @@ mod tests {
         let out = Rc::new(Cell::new((false, false)));
         let o = out.clone();
         ex.spawn(async move {
-            let r = timeout(Some(Duration::from_millis(20)), std::future::pending::<()>()).await;
-            let slept = timeout(Some(Duration::from_secs(5)), sleep(Duration::from_millis(5)))
-                .await
-                .is_ok();
+            let r = timeout(
+                Some(Duration::from_millis(20)),
+                std::future::pending::<()>(),
+            )
+            .await;
+            let slept = timeout(
+                Some(Duration::from_secs(5)),
+                sleep(Duration::from_millis(5)),
+            )
+            .await
+            .is_ok();
             o.set((r == Err(Elapsed), slept));
         });
         let start = std::time::Instant::now();

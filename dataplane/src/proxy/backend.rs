@@ -1,0 +1,468 @@
+//! A backend as one worker sees it: choosing a server (load balancing, `maxconn`
+//! queueing, redispatch), opening connections to it (with `timeout connect`), and the
+//! worker's idle connection pool per server.
+//!
+//! Owns: the worker's [`Balancer`] for the backend, its queue of waiting requests, and
+//! its idle server connections. Invariants:
+//! - a [`ServerSlot`] is held for exactly as long as a request is assigned to a
+//!   server; dropping it releases the server's `maxconn` slot and wakes the queued
+//!   requests of this worker to compete for it;
+//! - the `maxconn` check and the increment are one atomic step (no overshoot across
+//!   workers);
+//! - an idle connection in the pool holds no buffer and is taken out permanently
+//!   (moved) — it cannot be in the pool and in use at once; connections the server
+//!   closed while idle are discarded when found, never handed out.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use appliance_config::{Address, Backend, HttpReuse};
+
+use crate::io::{Driver, Endpoint, Stream};
+use crate::lb::{Algorithm, Balancer, HashType, LbKey, Pick, ServerView};
+use crate::proxy::shared::{ServerState, Shared};
+use crate::runtime::{self, clock, Timer};
+
+/// Why no server could be assigned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssignError {
+    /// No usable server (503).
+    NoServer,
+    /// Waited `timeout queue` in the queue (503, termination state `sQ`).
+    QueueTimeout,
+}
+
+/// A request's claim on a server's `maxconn` slot.
+pub struct ServerSlot {
+    pub server: usize,
+    state: Arc<ServerState>,
+    waiters: Rc<RefCell<VecDeque<Waker>>>,
+}
+
+impl ServerSlot {
+    pub fn state(&self) -> &Arc<ServerState> {
+        &self.state
+    }
+}
+
+impl Drop for ServerSlot {
+    fn drop(&mut self) {
+        self.state.conn_release();
+        // Wake every local waiter: they re-check and one takes the slot. (Waking one
+        // could pick a waker whose request already left the queue.)
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        for w in waiters {
+            w.wake();
+        }
+    }
+}
+
+/// An idle server connection kept for reuse.
+pub struct IdleConn<S> {
+    pub stream: S,
+    /// Has served at least one request (HAProxy's "safe").
+    pub safe: bool,
+    /// When it went idle (worker clock, ms).
+    pub since_ms: u64,
+}
+
+/// How long a connection may stay idle in the pool (HAProxy's `pool-purge-delay`
+/// default); older ones are closed when the pool is visited.
+pub const POOL_PURGE_MS: u64 = 5000;
+/// Idle connections kept per server per worker.
+pub const POOL_MAX_PER_SERVER: usize = 256;
+/// How often a queued request re-checks for slots freed on other workers.
+const QUEUE_RECHECK: Duration = Duration::from_millis(20);
+
+/// The outcome of [`BackendRt::establish`].
+pub struct Established<S> {
+    pub slot: ServerSlot,
+    pub stream: S,
+    /// The connection came from `reuse` rather than a new connect.
+    pub reused: bool,
+    pub retries: u32,
+    pub redispatched: bool,
+    /// Worker-clock microseconds when a server was assigned / a connection obtained.
+    pub t_queue: u64,
+    pub t_connect: u64,
+}
+
+/// Why no connection could be established.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EstablishError {
+    /// No usable server (503, `sC`).
+    NoServer,
+    /// `timeout queue` (503, `sQ`).
+    QueueTimeout,
+    /// Every retry failed to connect (503, `SC`).
+    ConnectFailed { retries: u32 },
+}
+
+/// A backend's per-worker runtime.
+pub struct BackendRt<S> {
+    pub index: usize,
+    shared: Arc<Shared>,
+    balancer: RefCell<Balancer>,
+    views: RefCell<Vec<ServerView>>,
+    waiters: Rc<RefCell<VecDeque<Waker>>>,
+    pools: Vec<RefCell<Vec<IdleConn<S>>>>,
+    endpoints: Vec<Endpoint>,
+}
+
+/// The data plane's endpoint for a configuration address.
+pub fn endpoint_of(addr: &Address) -> Endpoint {
+    match addr {
+        Address::Tcp(a) => Endpoint::Tcp(*a),
+        Address::Unix(p) => Endpoint::Unix(p.clone()),
+        Address::Abstract(n) => Endpoint::Abstract(n.clone()),
+        Address::Fd(n) => Endpoint::Fd(*n),
+    }
+}
+
+fn algorithm_of(b: &Backend) -> (Algorithm, HashType) {
+    use appliance_config::Balance as B;
+    let algo = match &b.balance {
+        B::RoundRobin => Algorithm::RoundRobin,
+        B::StaticRr => Algorithm::StaticRr,
+        B::LeastConn => Algorithm::LeastConn,
+        B::First => Algorithm::First,
+        B::Source => Algorithm::Source,
+        B::Uri {
+            whole, len, depth, ..
+        } => Algorithm::Uri {
+            whole: *whole,
+            len: (*len > 0).then_some(*len as usize),
+            depth: (*depth > 0).then_some(*depth as usize),
+        },
+        B::Hdr {
+            name,
+            use_domain_only,
+        } => Algorithm::Hdr {
+            name: name.clone(),
+            use_domain_only: *use_domain_only,
+        },
+        B::Random(d) => Algorithm::Random { draws: *d },
+        // The parser refuses url_param; map it to round-robin defensively.
+        B::UrlParam(_) => Algorithm::RoundRobin,
+    };
+    let ht = match b.hash_type {
+        appliance_config::HashType::MapBased => HashType::MapBased,
+        appliance_config::HashType::Consistent => HashType::Consistent,
+    };
+    (algo, ht)
+}
+
+impl<S: Stream> BackendRt<S> {
+    pub fn new(shared: Arc<Shared>, index: usize, worker: usize) -> Self {
+        let cfg = &shared.config.backends[index];
+        let (algo, ht) = algorithm_of(cfg);
+        let n = cfg.servers.len();
+        let endpoints = cfg.servers.iter().map(|s| endpoint_of(&s.addr)).collect();
+        BackendRt {
+            index,
+            balancer: RefCell::new(
+                Balancer::new(
+                    algo,
+                    ht,
+                    false,
+                    0x9E37_79B9 ^ ((worker as u64 + 1) << 32) ^ index as u64,
+                )
+                .with_shared_ticket(shared.rr_tickets[index].clone()),
+            ),
+            views: RefCell::new(Vec::with_capacity(n)),
+            waiters: Rc::new(RefCell::new(VecDeque::new())),
+            pools: (0..n).map(|_| RefCell::new(Vec::new())).collect(),
+            endpoints,
+            shared,
+        }
+    }
+
+    pub fn config(&self) -> &Backend {
+        &self.shared.config.backends[self.index]
+    }
+
+    pub fn server_state(&self, server: usize) -> &Arc<ServerState> {
+        &self.shared.servers[self.index][server]
+    }
+
+    pub fn balancer_algorithm(&self) -> Algorithm {
+        self.balancer.borrow().algorithm().clone()
+    }
+
+    fn pick(&self, key: LbKey<'_>, exclude: Option<usize>) -> Pick {
+        let cfg = self.config();
+        let mut views = self.views.borrow_mut();
+        views.clear();
+        for (i, s) in cfg.servers.iter().enumerate() {
+            let st = &self.shared.servers[self.index][i];
+            views.push(ServerView {
+                weight: st.weight.load(Ordering::Relaxed),
+                backup: s.backup,
+                usable: st.usable() && Some(i) != exclude,
+                cur_conns: st.cur(),
+                maxconn: s.maxconn,
+            });
+        }
+        let p = self.balancer.borrow_mut().pick(&views, key);
+        if p == Pick::NoServer && exclude.is_some() {
+            // Redispatch found nothing else: the excluded server is still better than
+            // nothing (HAProxy retries it).
+            drop(views);
+            return self.pick(key, None);
+        }
+        p
+    }
+
+    fn try_slot(&self, server: usize) -> Option<ServerSlot> {
+        let maxconn = self.config().servers[server].maxconn;
+        let st = self.server_state(server);
+        loop {
+            let cur = st.cur_conns.load(Ordering::Relaxed);
+            if maxconn != 0 && cur >= maxconn {
+                return None;
+            }
+            if st
+                .cur_conns
+                .compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                st.max_conns.fetch_max(cur + 1, Ordering::Relaxed);
+                return Some(ServerSlot {
+                    server,
+                    state: st.clone(),
+                    waiters: self.waiters.clone(),
+                });
+            }
+        }
+    }
+
+    /// Assign a server to a request, queueing while all eligible servers are at
+    /// `maxconn`, for at most `queue_timeout`.
+    pub async fn assign(
+        &self,
+        key: LbKey<'_>,
+        exclude: Option<usize>,
+        queue_timeout: Option<Duration>,
+    ) -> Result<ServerSlot, AssignError> {
+        let mut deadline = Timer::new();
+        let mut recheck = Timer::new();
+        let mut queued: Option<usize> = None;
+        let result = poll_fn(|cx| loop {
+            let target = match self.pick(key, exclude) {
+                Pick::NoServer => return Poll::Ready(Err(AssignError::NoServer)),
+                Pick::Server(i) => Some(i),
+                Pick::AllFull => None,
+            };
+            if let Some(i) = target {
+                if let Some(slot) = self.try_slot(i) {
+                    return Poll::Ready(Ok(slot));
+                }
+            }
+            // Queue: FIFO on this worker, woken by a local release or a periodic
+            // re-check for slots freed by other workers.
+            if queued.is_none() {
+                queued = target.or(Some(usize::MAX));
+                if let Some(i) = target {
+                    self.server_state(i).queued.fetch_add(1, Ordering::Relaxed);
+                }
+                deadline.set_after(queue_timeout);
+            }
+            if deadline.poll_expired(cx).is_ready() {
+                return Poll::Ready(Err(AssignError::QueueTimeout));
+            }
+            recheck.set_after(Some(QUEUE_RECHECK));
+            if recheck.poll_expired(cx).is_ready() {
+                continue;
+            }
+            self.waiters.borrow_mut().push_back(cx.waker().clone());
+            return Poll::Pending;
+        })
+        .await;
+        if let Some(i) = queued.filter(|&i| i != usize::MAX) {
+            self.server_state(i).queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Assign a server and get a connection to it: `reuse(server)` may hand over an
+    /// existing connection; otherwise connect, retrying up to `retries` times (after
+    /// the turn-around delay on the same server, or on another one when `option
+    /// redispatch` says so).
+    pub async fn establish<D: Driver<Stream = S>>(
+        &self,
+        driver: &D,
+        key: LbKey<'_>,
+        mut reuse: impl FnMut(usize) -> Option<S>,
+        mut on_connect_error: impl FnMut(usize),
+    ) -> Result<Established<S>, EstablishError> {
+        let cfg = self.config();
+        let queue_tmo = cfg.timeouts.queue.or(cfg.timeouts.connect);
+        let mut exclude = None;
+        let mut retries = 0u32;
+        let mut redispatched = false;
+        let mut slot: Option<ServerSlot> = None;
+        let mut t_queue = clock::now_us();
+        loop {
+            let sl = match slot.take() {
+                Some(sl) => sl,
+                None => {
+                    let sl = match self.assign(key, exclude, queue_tmo).await {
+                        Ok(sl) => sl,
+                        Err(AssignError::NoServer) => return Err(EstablishError::NoServer),
+                        Err(AssignError::QueueTimeout) => return Err(EstablishError::QueueTimeout),
+                    };
+                    t_queue = clock::now_us();
+                    sl
+                }
+            };
+            let server = sl.server;
+            if let Some(stream) = reuse(server) {
+                return Ok(Established {
+                    slot: sl,
+                    stream,
+                    reused: true,
+                    retries,
+                    redispatched,
+                    t_queue,
+                    t_connect: clock::now_us(),
+                });
+            }
+            match self.connect(driver, server).await {
+                Ok(stream) => {
+                    return Ok(Established {
+                        slot: sl,
+                        stream,
+                        reused: false,
+                        retries,
+                        redispatched,
+                        t_queue,
+                        t_connect: clock::now_us(),
+                    })
+                }
+                Err(_) => {
+                    on_connect_error(server);
+                    retries += 1;
+                    if retries > cfg.retries {
+                        return Err(EstablishError::ConnectFailed {
+                            retries: retries - 1,
+                        });
+                    }
+                    if self.redispatch_on(retries) {
+                        exclude = Some(server);
+                        redispatched = true;
+                        drop(sl);
+                    } else {
+                        runtime::sleep(self.retry_delay()).await;
+                        slot = Some(sl);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Open a connection to `server`, bounded by `timeout connect`.
+    pub async fn connect<D: Driver<Stream = S>>(&self, driver: &D, server: usize) -> io::Result<S> {
+        let ep = &self.endpoints[server];
+        let mut stream = driver.connect(ep, None)?;
+        let limit = self.config().timeouts.connect;
+        match runtime::timeout(limit, poll_fn(|cx| stream.poll_connect(cx))).await {
+            Ok(Ok(())) => {
+                let _ = stream.set_nodelay(true);
+                Ok(stream)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timeout")),
+        }
+    }
+
+    /// Take an idle connection to `server` allowed by the reuse mode: `first` is true
+    /// for the first request of a client session (HAProxy's table: `safe` gives it
+    /// nothing, `aggressive` only safe connections, `always` anything).
+    pub fn take_idle(&self, server: usize, mode: HttpReuse, first: bool) -> Option<IdleConn<S>> {
+        let allow_unproven = match (mode, first) {
+            (HttpReuse::Never, _) => return None,
+            (HttpReuse::Safe, true) => return None,
+            (HttpReuse::Aggressive, true) => false,
+            _ => true,
+        };
+        let mut pool = self.pools[server].borrow_mut();
+        let now = clock::now_ms();
+        // Most recently used last: reuse takes from the end (hot connections stay
+        // hot); stale ones at the front are purged.
+        let fresh_from = pool
+            .iter()
+            .position(|c| now.saturating_sub(c.since_ms) < POOL_PURGE_MS)
+            .unwrap_or(pool.len());
+        pool.drain(..fresh_from);
+        // A connection the server closed (or wrote to) while idle is dropped here.
+        pool.retain(|c| !c.stream.idle_input_pending());
+        let pos = pool.iter().rposition(|c| c.safe || allow_unproven)?;
+        Some(pool.remove(pos))
+    }
+
+    /// Give a connection back for reuse (it must be at a message boundary and hold no
+    /// pending input).
+    pub fn put_idle(&self, server: usize, conn: IdleConn<S>) {
+        if self.config().http_reuse == HttpReuse::Never || self.shared.is_stopping() {
+            return;
+        }
+        let mut pool = self.pools[server].borrow_mut();
+        if pool.len() >= POOL_MAX_PER_SERVER {
+            pool.remove(0);
+        }
+        pool.push(conn);
+    }
+
+    /// Number of idle connections kept for `server` on this worker.
+    pub fn idle_count(&self, server: usize) -> usize {
+        self.pools[server].borrow().len()
+    }
+
+    /// Close idle connections older than the purge delay (periodic housekeeping).
+    pub fn purge_idle(&self) {
+        let now = clock::now_ms();
+        for pool in &self.pools {
+            pool.borrow_mut()
+                .retain(|c| now.saturating_sub(c.since_ms) < POOL_PURGE_MS);
+        }
+    }
+
+    /// Drop every idle connection (soft stop).
+    pub fn close_idle(&self) {
+        for pool in &self.pools {
+            pool.borrow_mut().clear();
+        }
+    }
+
+    /// The turn-around delay before retrying the same server (HAProxy: min(timeout
+    /// connect, 1s)).
+    pub fn retry_delay(&self) -> Duration {
+        self.config()
+            .timeouts
+            .connect
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(1))
+    }
+
+    /// Whether retry number `attempt` (1-based) of `retries` should redispatch to
+    /// another server (`option redispatch [interval]`; -1 means the last retry).
+    pub fn redispatch_on(&self, attempt: u32) -> bool {
+        let cfg = self.config();
+        match cfg.redispatch {
+            None => false,
+            Some(0) => false,
+            Some(p) if p > 0 => attempt % (p as u32) == 0,
+            Some(n) => {
+                let before_last = n.unsigned_abs();
+                attempt + before_last > cfg.retries
+            }
+        }
+    }
+}

@@ -1,0 +1,552 @@
+//! The server side of one HTTP transaction: get a server connection (reuse, queue,
+//! connect with retries and redispatch), send the request, stream the request body
+//! while waiting for the response, relay the response, and decide what stays open.
+//!
+//! Owns: [`ServerConn`] and the exchange state machine. Invariants:
+//! - the request body and the response run concurrently (a server may answer before
+//!   it read the whole body; `Expect: 100-continue` needs the 100 relayed while the
+//!   body has not started);
+//! - a request that failed on a *reused* connection before any response byte, and
+//!   whose body was not consumed, is retried once on a fresh connection, never shown
+//!   to the client as an error (the server may close an idle connection at any time);
+//! - a server connection is kept for reuse only at a clean message boundary: both
+//!   bodies complete, response persistent, no upgrade, nothing pending in its buffer.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::Poll;
+
+use tokio::io::AsyncWrite;
+
+use appliance_config::{HttpConnMode, HttpReuse};
+
+use crate::buf::IoBuf;
+use crate::h1::{parse_response, BodyDecoder, BodyKind, Parsed};
+use crate::io::{Driver, Stream};
+use crate::lb::LbKey;
+use crate::proxy::backend::{EstablishError, IdleConn, ServerSlot};
+use crate::proxy::http::pump::{BodyPump, PumpError};
+use crate::proxy::http::session::{Next, Session};
+use crate::proxy::http::txn::{TermState, Txn};
+use crate::proxy::http::{actions, headers};
+use crate::proxy::Worker;
+use crate::runtime::{clock, Timer};
+use crate::tunnel::{tunnel, TunnelEnd};
+
+/// A connection to a server, with its input buffer.
+pub struct ServerConn<S> {
+    pub stream: S,
+    pub buf: IoBuf,
+    pub backend: usize,
+    pub server: usize,
+    /// Requests completed on it.
+    pub requests: u32,
+}
+
+/// Put a connection in its server's idle pool (HAProxy: safe after its second
+/// request for HTTP/1).
+pub fn release_to_pool<D: Driver>(w: &Worker<D>, conn: ServerConn<D::Stream>) {
+    if !conn.buf.is_empty() {
+        return;
+    }
+    let be = &w.backends[conn.backend];
+    be.put_idle(
+        conn.server,
+        IdleConn {
+            stream: conn.stream,
+            safe: conn.requests >= 2,
+            since_ms: clock::now_ms(),
+        },
+    );
+}
+
+/// The effective connection mode: the most restrictive of frontend and backend.
+fn conn_mode(fe: HttpConnMode, be: HttpConnMode) -> HttpConnMode {
+    use HttpConnMode::{Close, KeepAlive, ServerClose};
+    match (fe, be) {
+        (Close, _) | (_, Close) => Close,
+        (ServerClose, _) | (_, ServerClose) => ServerClose,
+        _ => KeepAlive,
+    }
+}
+
+enum Acquired<S> {
+    Conn(ServerSlot, ServerConn<S>, bool /* reused */),
+    Fail(u16, TermState),
+}
+
+/// Get a server and a connection to it: the session's own connection to that
+/// server first, then an idle one allowed by `http-reuse`, else a new one.
+async fn acquire<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> Acquired<D::Stream> {
+    let w = s.w.clone();
+    let bert = &w.backends[be];
+    let cfg = bert.config();
+    let src_ip = s.client.peer_addr().map(|a| match a.ip() {
+        std::net::IpAddr::V4(v) => v.octets().to_vec(),
+        std::net::IpAddr::V6(v) => v.octets().to_vec(),
+    });
+    let hdr_name = match &cfg.balance {
+        appliance_config::Balance::Hdr { name, .. } => Some(name.as_bytes()),
+        _ => None,
+    };
+    let key = LbKey {
+        source: src_ip.as_deref(),
+        uri: Some(t.req.target()),
+        header: hdr_name.and_then(|n| t.req.headers.get(n)),
+    };
+    let mut held = s.server.take();
+    let mut reused_requests = 0;
+    let first = t.first;
+    let result = bert
+        .establish(
+            &*w.driver,
+            key,
+            |server| {
+                if let Some(conn) = held.take() {
+                    if conn.backend == be
+                        && conn.server == server
+                        && !conn.stream.idle_input_pending()
+                    {
+                        reused_requests = conn.requests;
+                        return Some(conn.stream);
+                    }
+                    release_to_pool(&w, conn);
+                }
+                bert.take_idle(server, cfg.http_reuse, first).map(|idle| {
+                    reused_requests = if idle.safe { 2 } else { 1 };
+                    idle.stream
+                })
+            },
+            |server| w.stats.borrow_mut().connect_error(be, server),
+        )
+        .await;
+    if let Some(conn) = held {
+        release_to_pool(&w, conn);
+    }
+    match result {
+        Ok(e) => {
+            t.t_queue = Some(e.t_queue);
+            t.t_connect = Some(e.t_connect);
+            t.retries = e.retries;
+            t.redispatched = e.redispatched;
+            let server = e.slot.server;
+            t.server = Some(server);
+            if !e.reused {
+                w.stats.borrow_mut().server_connects(be, server);
+            }
+            let conn = ServerConn {
+                stream: e.stream,
+                buf: IoBuf::new(),
+                backend: be,
+                server,
+                requests: if e.reused { reused_requests } else { 0 },
+            };
+            Acquired::Conn(e.slot, conn, e.reused)
+        }
+        Err(EstablishError::NoServer) => Acquired::Fail(503, TermState(b's', b'C')),
+        Err(EstablishError::QueueTimeout) => Acquired::Fail(503, TermState(b's', b'Q')),
+        Err(EstablishError::ConnectFailed { retries }) => {
+            t.retries = retries;
+            Acquired::Fail(503, TermState(b'S', b'C'))
+        }
+    }
+}
+
+/// Why the response head could not be obtained.
+enum HeadFail {
+    /// The server closed or failed before any response byte.
+    Empty,
+    /// `timeout server` while waiting.
+    Timeout,
+    /// The response head was invalid.
+    Invalid(crate::h1::H1Error),
+    /// The request body failed (client side): status to log, termination state.
+    Client(u16, TermState),
+}
+
+/// Send the request and relay the response. Returns whether the client connection
+/// stays open.
+pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> Next {
+    let w = s.w.clone();
+    let fe_cfg = &w.shared.config.frontends[s.fe];
+    let be_cfg = &w.shared.config.backends[be];
+    let mode = conn_mode(fe_cfg.http_conn_mode, be_cfg.http_conn_mode);
+    let upgrade = headers::prepare_request(t, mode);
+    let req_kind = t.req.body_kind();
+    let limits = w.limits;
+    let method_head = t.req.method() == b"HEAD";
+    let method = t.req.method_kind();
+    let srv_tmo = be_cfg.timeouts.server;
+    let cli_tmo = fe_cfg.timeouts.client;
+    let mut fresh_retry_done = false;
+
+    let (slot, mut conn, mut reused) = match acquire(s, t, be).await {
+        Acquired::Conn(sl, c, r) => (sl, c, r),
+        Acquired::Fail(status, term) => {
+            t.term = term;
+            s.reply_error(t, status).await;
+            return Next::Close;
+        }
+    };
+    t.reused = reused;
+    if reused {
+        w.stats.borrow_mut().server_reuse(be, conn.server);
+    }
+    let mut req_pump = BodyPump::new(BodyDecoder::request(req_kind, &limits));
+
+    // Send the head, then read the response while the body flows.
+    let head_result = loop {
+        let sent =
+            crate::runtime::timeout(srv_tmo, crate::buf::write_all(&mut conn.stream, &t.out)).await;
+        let result = match sent {
+            Ok(Ok(())) => {
+                read_response_head(s, t, &mut conn, &mut req_pump, method, srv_tmo, cli_tmo).await
+            }
+            Ok(Err(_)) => Err(HeadFail::Empty),
+            Err(_) => Err(HeadFail::Timeout),
+        };
+        match result {
+            Err(HeadFail::Empty) if reused && !fresh_retry_done && !req_pump.started() => {
+                // The server closed an idle connection under us: retry on a new one.
+                fresh_retry_done = true;
+                let server = conn.server;
+                drop(conn);
+                match w.backends[be].connect(&*w.driver, server).await {
+                    Ok(stream) => {
+                        w.stats.borrow_mut().server_connects(be, server);
+                        conn = ServerConn {
+                            stream,
+                            buf: IoBuf::new(),
+                            backend: be,
+                            server,
+                            requests: 0,
+                        };
+                        reused = false;
+                        t.retries += 1;
+                        continue;
+                    }
+                    Err(_) => {
+                        t.term = TermState(b'S', b'C');
+                        s.reply_error(t, 503).await;
+                        drop(slot);
+                        return Next::Close;
+                    }
+                }
+            }
+            other => break other,
+        }
+    };
+    let head_len = match head_result {
+        Ok(n) => n,
+        Err(fail) => {
+            let (status, term) = match fail {
+                HeadFail::Empty => (502, TermState(b'S', b'H')),
+                HeadFail::Timeout => (504, TermState(b's', b'H')),
+                HeadFail::Invalid(e) => {
+                    w.note_invalid_response(be, conn.buf.data(), e);
+                    (502, TermState(b'P', b'H'))
+                }
+                HeadFail::Client(status, term) => (status, term),
+            };
+            t.term = term;
+            if term.0 == b'C' {
+                t.status = Some(status);
+            } else {
+                s.reply_error(t, status).await;
+            }
+            drop(slot);
+            return Next::Close;
+        }
+    };
+    t.t_response = Some(clock::now_us());
+    conn.buf.consume(head_len);
+    t.bytes_out = 0;
+
+    // Response rules, then the head for the client.
+    if let Some(status) = actions::process_response(s, t, be) {
+        // http-response deny: the server connection cannot be reused safely.
+        t.term = TermState(b'P', b'H');
+        s.reply_error(t, status).await;
+        drop(slot);
+        return Next::Close;
+    }
+    let rsp_kind = if method_head {
+        BodyKind::None
+    } else {
+        t.rsp.body_kind()
+    };
+    let switching = t.rsp.status() == 101
+        || (method == crate::h1::Method::Connect && (200..300).contains(&t.rsp.status()));
+    let client_keep = !switching
+        && mode != HttpConnMode::Close
+        && t.req.keep_alive()
+        && rsp_kind != BodyKind::UntilClose
+        && !w.shared.is_stopping();
+    headers::prepare_response(t, client_keep, switching);
+    t.status = Some(t.rsp.status());
+    w.stats
+        .borrow_mut()
+        .response(s.fe, be, conn.server, t.rsp.status());
+
+    // Write the head; stream both bodies to completion.
+    let mut rsp_pump = BodyPump::new(BodyDecoder::response(rsp_kind, &limits));
+    let mut head_off = 0usize;
+    let mut srv_timer = Timer::new();
+    let mut cli_timer = Timer::new();
+    srv_timer.set_after(srv_tmo);
+    cli_timer.set_after(cli_tmo);
+    let mut req_failed: Option<PumpError> = None;
+    let out = std::mem::take(&mut t.out);
+    let body_result: Result<(), (TermState, bool)> = poll_fn(|cx| loop {
+        let mut progress = false;
+        if !req_pump.is_done() && req_failed.is_none() && !switching {
+            match req_pump.poll_pump(
+                &mut s.client,
+                &mut s.cbuf,
+                &mut conn.stream,
+                cx,
+                &mut progress,
+            ) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => req_failed = Some(e),
+                Poll::Pending => {}
+            }
+        }
+        if head_off < out.len() {
+            match Pin::new(&mut s.client).poll_write(cx, &out[head_off..]) {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    head_off += n;
+                    progress = true;
+                }
+                Poll::Ready(_) => return Poll::Ready(Err((TermState(b'C', b'D'), false))),
+                Poll::Pending => {}
+            }
+        }
+        if head_off == out.len() && !switching && !rsp_pump.is_done() {
+            match rsp_pump.poll_pump(
+                &mut conn.stream,
+                &mut conn.buf,
+                &mut s.client,
+                cx,
+                &mut progress,
+            ) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(PumpError::Dest(_))) => {
+                    return Poll::Ready(Err((TermState(b'C', b'D'), false)))
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(Err((TermState(b'S', b'D'), false))),
+                Poll::Pending => {}
+            }
+        }
+        let req_settled = req_pump.is_done() || req_failed.is_some() || switching;
+        if head_off == out.len() && (switching || rsp_pump.is_done()) {
+            if req_settled {
+                return Poll::Ready(Ok(()));
+            }
+            if matches!(mode, HttpConnMode::Close) || !t.req.keep_alive() {
+                // The client will not send another request: stop here.
+                return Poll::Ready(Ok(()));
+            }
+        }
+        if progress {
+            srv_timer.set_after(srv_tmo);
+            cli_timer.set_after(cli_tmo);
+            continue;
+        }
+        if srv_timer.poll_expired(cx).is_ready() {
+            return Poll::Ready(Err((TermState(b's', b'D'), false)));
+        }
+        if cli_timer.poll_expired(cx).is_ready() {
+            return Poll::Ready(Err((TermState(b'c', b'D'), false)));
+        }
+        return Poll::Pending;
+    })
+    .await;
+    t.out = out;
+    t.bytes_out += head_off as u64 + rsp_pump.wire_bytes;
+    t.bytes_in += req_pump.wire_bytes;
+    if let Err((term, _)) = body_result {
+        t.term = term;
+        drop(slot);
+        return Next::Close;
+    }
+    if let Some(e) = req_failed {
+        t.term = match e {
+            PumpError::Framing(_) => TermState(b'P', b'D'),
+            PumpError::Source(_) => TermState(b'C', b'D'),
+            PumpError::Dest(_) => TermState(b'S', b'D'),
+        };
+        drop(slot);
+        return Next::Close;
+    }
+
+    if switching {
+        let tmo = fe_cfg.timeouts.tunnel.or(cli_tmo.max(srv_tmo));
+        let cbuf = std::mem::take(&mut s.cbuf);
+        let sbuf = std::mem::take(&mut conn.buf);
+        let r = tunnel(&mut s.client, cbuf, &mut conn.stream, sbuf, tmo).await;
+        t.bytes_in += r.a_to_b;
+        t.bytes_out += r.b_to_a;
+        t.term = match r.end {
+            TunnelEnd::Closed => TermState::NORMAL,
+            TunnelEnd::Timeout => TermState(b'c', b'D'),
+            TunnelEnd::ErrorA => TermState(b'C', b'D'),
+            TunnelEnd::ErrorB => TermState(b'S', b'D'),
+        };
+        let _ = upgrade;
+        drop(slot);
+        return Next::Close;
+    }
+
+    conn.requests += 1;
+    let server_keep = mode == HttpConnMode::KeepAlive
+        && t.rsp.keep_alive()
+        && rsp_kind != BodyKind::UntilClose
+        && req_pump.is_done()
+        && conn.buf.is_empty()
+        && be_cfg.http_reuse != HttpReuse::Never;
+    drop(slot);
+    if server_keep {
+        if client_keep {
+            s.server = Some(conn);
+        } else {
+            release_to_pool(&w, conn);
+        }
+    }
+    if client_keep {
+        Next::KeepAlive
+    } else {
+        Next::Close
+    }
+}
+
+/// Read the response head from the server, relaying interim (1xx) responses and
+/// driving the request body meanwhile. Returns the head length.
+async fn read_response_head<D: Driver>(
+    s: &mut Session<D>,
+    t: &mut Txn,
+    conn: &mut ServerConn<D::Stream>,
+    req_pump: &mut BodyPump,
+    method: crate::h1::Method,
+    srv_tmo: Option<std::time::Duration>,
+    cli_tmo: Option<std::time::Duration>,
+) -> Result<usize, HeadFail> {
+    let limits = s.w.limits;
+    let mut srv_timer = Timer::new();
+    let mut cli_timer = Timer::new();
+    srv_timer.set_after(srv_tmo);
+    cli_timer.set_after(cli_tmo);
+    let mut interim: Vec<u8> = Vec::new();
+    let mut interim_off = 0usize;
+    let mut req_dead = false;
+    let mut got_any = false;
+    poll_fn(|cx| loop {
+        let mut progress = false;
+        if !req_pump.is_done() && !req_dead {
+            match req_pump.poll_pump(
+                &mut s.client,
+                &mut s.cbuf,
+                &mut conn.stream,
+                cx,
+                &mut progress,
+            ) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(PumpError::Dest(_))) => req_dead = true,
+                Poll::Ready(Err(PumpError::Framing(_))) => {
+                    return Poll::Ready(Err(HeadFail::Client(400, TermState(b'P', b'D'))))
+                }
+                Poll::Ready(Err(PumpError::Source(_))) => {
+                    return Poll::Ready(Err(HeadFail::Client(400, TermState(b'C', b'D'))))
+                }
+                Poll::Pending => {}
+            }
+        }
+        if interim_off < interim.len() {
+            match Pin::new(&mut s.client).poll_write(cx, &interim[interim_off..]) {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    interim_off += n;
+                    progress = true;
+                }
+                Poll::Ready(_) => {
+                    return Poll::Ready(Err(HeadFail::Client(400, TermState(b'C', b'H'))))
+                }
+                Poll::Pending => {}
+            }
+        }
+        if !conn.buf.is_empty() {
+            match parse_response(conn.buf.data(), &limits, method, &mut t.rsp) {
+                Ok(Parsed::Complete { head_len }) => {
+                    if t.rsp.is_interim() && t.rsp.status() != 101 {
+                        interim.extend_from_slice(&conn.buf.data()[..head_len]);
+                        conn.buf.consume(head_len);
+                        t.rsp.clear();
+                        progress = true;
+                    } else if interim_off == interim.len() {
+                        return Poll::Ready(Ok(head_len));
+                    }
+                }
+                Ok(Parsed::Partial) if conn.buf.is_full() => {
+                    return Poll::Ready(Err(HeadFail::Invalid(crate::h1::H1Error::response(
+                        crate::h1::ErrorKind::HeadTooLarge,
+                        conn.buf.len(),
+                    ))))
+                }
+                Ok(Parsed::Partial) => {}
+                Err(e) => return Poll::Ready(Err(HeadFail::Invalid(e))),
+            }
+        }
+        match conn.buf.poll_fill(&mut conn.stream, cx) {
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                return Poll::Ready(Err(if got_any {
+                    HeadFail::Invalid(crate::h1::H1Error::response(
+                        crate::h1::ErrorKind::Truncated,
+                        conn.buf.len(),
+                    ))
+                } else {
+                    HeadFail::Empty
+                }))
+            }
+            Poll::Ready(Ok(_)) => {
+                got_any = true;
+                progress = true;
+            }
+            Poll::Pending => {}
+        }
+        if progress {
+            srv_timer.set_after(srv_tmo);
+            cli_timer.set_after(cli_tmo);
+            continue;
+        }
+        if srv_timer.poll_expired(cx).is_ready() {
+            return Poll::Ready(Err(HeadFail::Timeout));
+        }
+        if !req_pump.is_done() && cli_timer.poll_expired(cx).is_ready() {
+            return Poll::Ready(Err(HeadFail::Client(408, TermState(b'c', b'D'))));
+        }
+        return Poll::Pending;
+    })
+    .await
+}
+
+/// Read and drop the current request's body (after a local reply) so that the next
+/// request can be parsed. Returns false if the connection must close.
+pub async fn discard_request_body<D: Driver>(s: &mut Session<D>, t: &mut Txn) -> bool {
+    let kind = t.req.body_kind();
+    if kind == BodyKind::None {
+        return true;
+    }
+    let limits = s.w.limits;
+    let mut pump = BodyPump::new(BodyDecoder::request(kind, &limits));
+    let mut sink = tokio::io::sink();
+    let tmo = s.w.shared.config.frontends[s.fe].timeouts.client;
+    let r = crate::runtime::timeout(
+        tmo,
+        poll_fn(|cx| {
+            let mut p = false;
+            pump.poll_pump(&mut s.client, &mut s.cbuf, &mut sink, cx, &mut p)
+        }),
+    )
+    .await;
+    t.bytes_in += pump.wire_bytes;
+    matches!(r, Ok(Ok(())))
+}

@@ -1,0 +1,271 @@
+//! An HTTP/1.1 client session: the loop over the transactions of one client
+//! connection, with HAProxy's timeouts and keep-alive rules.
+//!
+//! Owns: the client stream, its input buffer, and the server connection the session
+//! keeps between its requests. Invariants:
+//! - requests are handled one at a time, in order, so pipelined requests are
+//!   answered in order; bytes after a request stay in the buffer for the next;
+//! - a request head is complete and valid before anything is sent to a server;
+//!   a malformed one is answered (400/414/431/501) and the connection closed;
+//! - between requests the session holds no buffer and no transaction state;
+//! - every transaction ends with exactly one log line (unless `dontlognull` applies).
+
+use std::rc::Rc;
+use std::task::Poll;
+
+use crate::buf::{write_all, IoBuf};
+use crate::h1::{parse_request, Parsed};
+use crate::io::{Driver, Stream};
+use crate::proxy::http::exchange::{self, ServerConn};
+use crate::proxy::http::txn::{self, TermState, Txn};
+use crate::proxy::http::{actions, reply};
+use crate::proxy::Worker;
+use crate::rules::Vars;
+use crate::runtime::{clock, Timer};
+
+/// How reading the next request head ended.
+enum HeadRead {
+    /// A head of this many bytes is at the start of the buffer.
+    Complete(usize),
+    /// The client closed (or timed out) before sending anything: close silently.
+    Nothing { timeout: bool },
+    /// The client closed mid-head.
+    Aborted,
+    /// `timeout http-request` with part of a head received: 408.
+    Timeout,
+    /// A malformed head: answer this status.
+    Invalid(crate::h1::H1Error),
+}
+
+/// What to do after a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    KeepAlive,
+    Close,
+}
+
+/// A client connection's state.
+pub struct Session<D: Driver> {
+    pub w: Rc<Worker<D>>,
+    pub fe: usize,
+    pub client: D::Stream,
+    pub cbuf: IoBuf,
+    /// The server connection kept for this session's next request.
+    pub server: Option<ServerConn<D::Stream>>,
+    /// Transactions served so far.
+    pub served: u32,
+    /// Variables (`sess` scope lives across transactions; the others are cleared
+    /// at the end of each).
+    pub vars: Vars,
+    pub accept_us: u64,
+}
+
+/// Serve one HTTP client connection until it closes.
+pub async fn serve<D: Driver>(w: Rc<Worker<D>>, fe: usize, client: D::Stream, accept_us: u64) {
+    let mut s = Session {
+        w,
+        fe,
+        client,
+        cbuf: IoBuf::new(),
+        server: None,
+        served: 0,
+        vars: Vars::new(),
+        accept_us,
+    };
+    loop {
+        let mut t = txn::take();
+        let next = s.transaction(&mut t).await;
+        s.vars.end_transaction();
+        txn::give(t);
+        s.served += 1;
+        if next == Next::Close || s.w.shared.is_stopping() {
+            break;
+        }
+    }
+    // Keep a reusable server connection for other sessions.
+    if let Some(conn) = s.server.take() {
+        exchange::release_to_pool(&s.w, conn);
+    }
+}
+
+impl<D: Driver> Session<D> {
+    fn frontend(&self) -> &appliance_config::Frontend {
+        &self.w.shared.config.frontends[self.fe]
+    }
+
+    /// Read the next request head into `cbuf` under the right timeouts.
+    async fn read_head(&mut self, t: &mut Txn) -> HeadRead {
+        let fe = &self.w.shared.config.frontends[self.fe];
+        let tmo = &fe.timeouts;
+        let request_tmo = tmo.http_request.or(tmo.client);
+        let idle_tmo = if self.served == 0 {
+            request_tmo
+        } else {
+            tmo.http_keep_alive.or(request_tmo)
+        };
+        let limits = self.w.limits;
+        let mut timer = Timer::new();
+        timer.set_after(idle_tmo);
+        let mut got_bytes = !self.cbuf.is_empty();
+        if got_bytes {
+            timer.set_after(request_tmo);
+        }
+        t.t_start = clock::now_us();
+        let client = &mut self.client;
+        let cbuf = &mut self.cbuf;
+        std::future::poll_fn(|cx| loop {
+            if !cbuf.is_empty() {
+                match parse_request(cbuf.data(), &limits, &mut t.req) {
+                    Ok(Parsed::Complete { head_len }) => {
+                        return Poll::Ready(HeadRead::Complete(head_len))
+                    }
+                    Ok(Parsed::Partial) => {
+                        if cbuf.is_full() {
+                            // The parser reports oversize itself; a full buffer
+                            // without its verdict means the head cannot fit.
+                            return Poll::Ready(HeadRead::Invalid(crate::h1::H1Error::request(
+                                crate::h1::ErrorKind::HeadTooLarge,
+                                cbuf.len(),
+                            )));
+                        }
+                    }
+                    Err(e) => return Poll::Ready(HeadRead::Invalid(e)),
+                }
+            }
+            match cbuf.poll_fill(client, cx) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                    return Poll::Ready(if got_bytes {
+                        HeadRead::Aborted
+                    } else {
+                        HeadRead::Nothing { timeout: false }
+                    })
+                }
+                Poll::Ready(Ok(_)) => {
+                    if !got_bytes {
+                        got_bytes = true;
+                        t.t_idle = clock::now_us();
+                        timer.set_after(request_tmo);
+                    }
+                    continue;
+                }
+                Poll::Pending => {}
+            }
+            if timer.poll_expired(cx).is_ready() {
+                return Poll::Ready(if got_bytes {
+                    HeadRead::Timeout
+                } else {
+                    HeadRead::Nothing { timeout: true }
+                });
+            }
+            return Poll::Pending;
+        })
+        .await
+    }
+
+    /// One request/response exchange.
+    async fn transaction(&mut self, t: &mut Txn) -> Next {
+        t.first = self.served == 0;
+        t.wall_start = clock::wall_us();
+        let head = self.read_head(t).await;
+        if t.t_idle == 0 {
+            t.t_idle = t.t_start;
+        }
+        t.t_head = clock::now_us();
+        let head_len = match head {
+            HeadRead::Complete(n) => n,
+            HeadRead::Nothing { timeout } => {
+                if self.served == 0 && !self.frontend().dontlognull {
+                    t.term = TermState(if timeout { b'c' } else { b'C' }, b'R');
+                    t.status = if timeout { Some(408) } else { None };
+                    if timeout {
+                        self.reply_error(t, 408).await;
+                    }
+                    self.log(t);
+                }
+                return Next::Close;
+            }
+            HeadRead::Aborted => {
+                t.term = TermState(b'C', b'R');
+                t.status = Some(400);
+                self.log(t);
+                return Next::Close;
+            }
+            HeadRead::Timeout => {
+                t.term = TermState(b'c', b'R');
+                self.reply_error(t, 408).await;
+                self.log(t);
+                return Next::Close;
+            }
+            HeadRead::Invalid(e) => {
+                t.term = TermState(b'P', b'R');
+                self.w.note_invalid_request(self.fe, self.cbuf.data(), e);
+                self.reply_error(t, e.status()).await;
+                self.log(t);
+                return Next::Close;
+            }
+        };
+        t.bytes_in = head_len as u64;
+        capture_request_line(t, self.cbuf.data());
+        self.cbuf.consume(head_len);
+
+        // Frontend rules, routing, backend rules.
+        let route = actions::process_request(self, t).await;
+        let backend = match route {
+            actions::Route::Backend(b) => b,
+            actions::Route::Replied(next) => {
+                self.log(t);
+                return self.after_local_reply(t, next).await;
+            }
+        };
+        t.backend = Some(backend);
+        let next = exchange::forward(self, t, backend).await;
+        t.t_end = clock::now_us();
+        self.log(t);
+        next
+    }
+
+    /// After an answer produced by sluice itself (return, redirect, deny): drain the
+    /// request body so the next request can be read, or close.
+    async fn after_local_reply(&mut self, t: &mut Txn, next: Next) -> Next {
+        if next == Next::Close {
+            return Next::Close;
+        }
+        match exchange::discard_request_body(self, t).await {
+            true => Next::KeepAlive,
+            false => Next::Close,
+        }
+    }
+
+    /// Answer an error page for `status` (the backend's or frontend's errorfile if
+    /// any, HAProxy's default page otherwise). The connection is closed after.
+    pub async fn reply_error(&mut self, t: &mut Txn, status: u16) {
+        let page = reply::error_page(&self.w.shared.config, self.fe, t.backend, status);
+        t.status = Some(status);
+        t.bytes_out += page.len() as u64;
+        let tmo = self.frontend().timeouts.client;
+        let _ = crate::runtime::timeout(tmo, write_all(&mut self.client, page)).await;
+    }
+
+    /// Emit the transaction's log line.
+    pub fn log(&self, t: &mut Txn) {
+        if t.t_end == 0 {
+            t.t_end = clock::now_us();
+        }
+        crate::proxy::log::log_http(self, t);
+    }
+}
+
+/// Keep the request line (`%r`) as received, before any rewrite.
+fn capture_request_line(t: &mut Txn, buf: &[u8]) {
+    let end = buf
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(0);
+    t.request_line.clear();
+    t.request_line.extend_from_slice(&buf[..end.min(8192)]);
+}
+
+/// Helper for the accept loop: the peer address of the client, for logs.
+pub fn peer<S: Stream>(s: &S) -> Option<std::net::SocketAddr> {
+    s.peer_addr()
+}

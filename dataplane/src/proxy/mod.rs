@@ -1,0 +1,347 @@
+//! The proxy pipeline of one worker: listeners, sessions (HTTP and TCP), backends,
+//! health checks, logging — over any driver of the I/O seam.
+//!
+//! Owns: [`Worker`], built once per worker thread from the shared configuration, and
+//! [`run_worker`], the thread's main function. Read next: `http::session` (the HTTP
+//! transaction loop), `backend` (server choice, queue, pool), `tcp` (TCP mode),
+//! `health` (checks), `log` (log lines).
+//!
+//! Invariants: a worker touches only its own sockets, timers, pools and counters;
+//! cross-worker state is the read-mostly [`Shared`] (atomics only on the request
+//! path); global and frontend `maxconn` pause accepting instead of refusing.
+
+pub mod backend;
+pub mod health;
+pub mod http;
+pub mod log;
+pub mod shared;
+pub mod stats;
+pub mod tcp;
+pub mod view;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use appliance_config::Mode;
+
+use crate::h1::{H1Error, Limits};
+use crate::io::{Driver, Endpoint, ListenOptions, Listener};
+use crate::logsink::LogSink;
+use crate::runtime::{self, clock, mailbox::Inbox, Executor, Timer};
+pub use backend::BackendRt;
+pub use shared::Shared;
+use stats::WorkerStats;
+
+/// A message to a worker from another thread.
+pub enum Message {
+    /// Stop accepting; finish in-flight sessions; exit when idle.
+    SoftStop,
+    /// Exit now.
+    HardStop,
+    /// Run a closure on the worker (CLI queries, test hooks).
+    Run(Box<dyn FnOnce(&WorkerStats) + Send>),
+}
+
+/// A frontend's per-worker runtime: its log sink.
+pub struct FrontendRt {
+    pub log: Option<Rc<LogSink>>,
+}
+
+/// The last invalid message captured per proxy (HAProxy's `show errors`).
+#[derive(Clone, Debug, Default)]
+pub struct CapturedError {
+    pub proxy: usize,
+    pub kind: &'static str,
+    pub offset: usize,
+    pub bytes: Vec<u8>,
+    pub wall_us: u64,
+}
+
+/// One worker's proxy state.
+pub struct Worker<D: Driver> {
+    pub id: usize,
+    pub driver: Rc<D>,
+    pub shared: Arc<Shared>,
+    pub backends: Vec<BackendRt<D::Stream>>,
+    pub frontends: Vec<FrontendRt>,
+    /// Log sinks of backends (health-check messages).
+    pub backend_logs: Vec<Option<Rc<LogSink>>>,
+    pub limits: Limits,
+    pub stats: RefCell<WorkerStats>,
+    /// Accept loops waiting for a connection slot (`maxconn`).
+    accept_waiters: RefCell<Vec<Waker>>,
+    /// Sessions open on this worker.
+    pub sessions: Cell<usize>,
+    pub last_request_error: RefCell<Option<CapturedError>>,
+    pub last_response_error: RefCell<Option<CapturedError>>,
+}
+
+fn log_sink_for(loggers: &[appliance_config::Logger], tag: &str) -> Option<Rc<LogSink>> {
+    if loggers.is_empty() {
+        return None;
+    }
+    let specs: Vec<_> = loggers.iter().map(log::target_spec).collect();
+    match LogSink::open(&specs, tag) {
+        Ok(s) => Some(Rc::new(s)),
+        Err(e) => {
+            eprintln!("[ALERT] sluice: cannot open log target: {e}");
+            None
+        }
+    }
+}
+
+impl<D: Driver> Worker<D> {
+    pub fn new(id: usize, driver: Rc<D>, shared: Arc<Shared>) -> Rc<Self> {
+        let cfg = &shared.config;
+        let tag = cfg
+            .global
+            .log_tag
+            .clone()
+            .unwrap_or_else(|| "sluice".into());
+        let frontends = cfg
+            .frontends
+            .iter()
+            .map(|f| FrontendRt {
+                log: log_sink_for(&f.loggers, &tag),
+            })
+            .collect();
+        let backend_logs = cfg
+            .backends
+            .iter()
+            .map(|b| log_sink_for(&b.loggers, &tag))
+            .collect();
+        let backends = (0..cfg.backends.len())
+            .map(|i| BackendRt::new(shared.clone(), i, id))
+            .collect();
+        let per_backend: Vec<usize> = cfg.backends.iter().map(|b| b.servers.len()).collect();
+        let tune = cfg.global.tune;
+        crate::buf::set_buffer_size(tune.bufsize);
+        Rc::new(Worker {
+            id,
+            driver,
+            limits: Limits {
+                max_head_bytes: tune.bufsize.saturating_sub(tune.maxrewrite).max(1024),
+                max_headers: tune.http_maxhdr,
+            },
+            stats: RefCell::new(WorkerStats::new(cfg.frontends.len(), &per_backend)),
+            backends,
+            frontends,
+            backend_logs,
+            accept_waiters: RefCell::new(Vec::new()),
+            sessions: Cell::new(0),
+            last_request_error: RefCell::new(None),
+            last_response_error: RefCell::new(None),
+            shared,
+        })
+    }
+
+    /// Remember the last invalid request of a frontend (for `show errors`).
+    pub fn note_invalid_request(&self, fe: usize, bytes: &[u8], e: H1Error) {
+        self.stats.borrow_mut().invalid_request(fe);
+        *self.last_request_error.borrow_mut() = Some(CapturedError {
+            proxy: fe,
+            kind: e.kind.as_str(),
+            offset: e.offset,
+            bytes: bytes[..bytes.len().min(16384)].to_vec(),
+            wall_us: clock::wall_us(),
+        });
+    }
+
+    /// Remember the last invalid response of a backend.
+    pub fn note_invalid_response(&self, be: usize, bytes: &[u8], e: H1Error) {
+        self.stats.borrow_mut().invalid_response(be);
+        *self.last_response_error.borrow_mut() = Some(CapturedError {
+            proxy: be,
+            kind: e.kind.as_str(),
+            offset: e.offset,
+            bytes: bytes[..bytes.len().min(16384)].to_vec(),
+            wall_us: clock::wall_us(),
+        });
+    }
+
+    fn has_conn_slot(&self, fe: usize) -> bool {
+        let sh = &self.shared;
+        let fe_max = sh.config.frontends[fe].maxconn.unwrap_or(sh.maxconn);
+        sh.process.cur() < sh.maxconn && sh.frontends[fe].cur() < fe_max
+    }
+
+    fn session_ended(&self, fe: usize) {
+        self.shared.frontends[fe].release();
+        self.shared.process.release();
+        self.sessions.set(self.sessions.get() - 1);
+        for w in self.accept_waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// Counts a session in and out of the `maxconn` figures.
+struct SessionGuard<D: Driver> {
+    w: Rc<Worker<D>>,
+    fe: usize,
+}
+
+impl<D: Driver> Drop for SessionGuard<D> {
+    fn drop(&mut self) {
+        self.w.session_ended(self.fe);
+    }
+}
+
+/// Accept connections on one listener and spawn a session for each.
+async fn accept_loop<D: Driver>(w: Rc<Worker<D>>, fe: usize, listener: D::Listener) {
+    let mode = w.shared.config.frontends[fe].mode;
+    let mut backoff = Timer::new();
+    loop {
+        // Pause while at maxconn (woken when a local session ends; re-checked
+        // periodically for sessions ending on other workers).
+        std::future::poll_fn(|cx| {
+            if w.shared.is_stopping() || w.has_conn_slot(fe) {
+                return Poll::Ready(());
+            }
+            w.accept_waiters.borrow_mut().push(cx.waker().clone());
+            backoff.set_after(Some(Duration::from_millis(20)));
+            if backoff.poll_expired(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            Poll::Pending
+        })
+        .await;
+        if w.shared.is_stopping() {
+            return;
+        }
+        let accepted = std::future::poll_fn(|cx| {
+            if w.shared.is_stopping() {
+                return Poll::Ready(None);
+            }
+            match listener.poll_accept(cx) {
+                Poll::Ready(r) => Poll::Ready(Some(r)),
+                Poll::Pending => {
+                    // Wake periodically to notice a soft stop.
+                    backoff.set_after(Some(Duration::from_millis(200)));
+                    let _ = backoff.poll_expired(cx);
+                    Poll::Pending
+                }
+            }
+        })
+        .await;
+        let stream = match accepted {
+            None => return,
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                // EMFILE and friends: back off instead of spinning.
+                eprintln!("[WARNING] sluice: accept failed on frontend {fe}: {e}");
+                runtime::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        w.shared.process.acquire();
+        w.shared.frontends[fe].acquire();
+        w.sessions.set(w.sessions.get() + 1);
+        w.stats.borrow_mut().session(fe);
+        let guard = SessionGuard { w: w.clone(), fe };
+        let accept_us = clock::now_us();
+        let w2 = w.clone();
+        runtime::spawn(async move {
+            let _guard = guard;
+            match mode {
+                Mode::Http => http::session::serve(w2, fe, stream, accept_us).await,
+                Mode::Tcp => tcp::serve(w2, fe, stream, accept_us).await,
+            }
+        });
+    }
+}
+
+/// How listeners are handed to workers.
+pub enum ListenPlan {
+    /// Each worker binds its own socket (`SO_REUSEPORT`).
+    PerWorker(Endpoint),
+    /// A socket bound once by the process; each worker gets its own dup.
+    Inherited(i32),
+}
+
+/// One listening socket to open on a worker, for a frontend.
+pub struct ListenSpec {
+    pub frontend: usize,
+    pub plan: ListenPlan,
+    pub opts: ListenOptions,
+}
+
+/// The main function of a worker thread: open listeners, start health checks
+/// (worker 0), run the loop until told to stop.
+pub fn run_worker<D: Driver>(
+    id: usize,
+    driver: D,
+    shared: Arc<Shared>,
+    listens: Vec<ListenSpec>,
+    inbox: Inbox<Message>,
+    ready: impl FnOnce(Result<(), String>),
+) -> Result<WorkerStats, String> {
+    let executor = Executor::new();
+    executor.set_notifier(driver.notifier());
+    inbox.set_notifier(driver.notifier());
+    let driver = Rc::new(driver);
+    let w = Worker::new(id, driver.clone(), shared.clone());
+    let mut listeners = Vec::new();
+    for l in listens {
+        let ep = match l.plan {
+            ListenPlan::PerWorker(ep) => ep,
+            ListenPlan::Inherited(fd) => Endpoint::Fd(fd),
+        };
+        match driver.listen(&ep, &l.opts) {
+            Ok(listener) => listeners.push((l.frontend, listener)),
+            Err(e) => {
+                let fe = &shared.config.frontends[l.frontend];
+                let msg = format!(
+                    "[{}:{}] : Starting frontend {}: cannot bind socket [{}]: {e}",
+                    fe.location.file, fe.location.line, fe.name, ep
+                );
+                ready(Err(msg.clone()));
+                return Err(msg);
+            }
+        }
+    }
+    for (fe, listener) in listeners {
+        executor.spawn(accept_loop(w.clone(), fe, listener));
+    }
+    ready(Ok(()));
+    if id == 0 {
+        health::start_checks(&w);
+    }
+    let hard = Cell::new(false);
+    let mut housekeeping = 0u64;
+    runtime::run_loop(
+        &*driver,
+        &executor,
+        || {
+            while let Some(m) = inbox.pop() {
+                match m {
+                    Message::SoftStop => shared.stopping.store(true, Ordering::Relaxed),
+                    Message::HardStop => hard.set(true),
+                    Message::Run(f) => f(&w.stats.borrow()),
+                }
+            }
+            let now = clock::now_ms();
+            if now >= housekeeping {
+                housekeeping = now + 1000;
+                for b in &w.backends {
+                    if shared.is_stopping() {
+                        b.close_idle();
+                    } else {
+                        b.purge_idle();
+                    }
+                }
+            }
+        },
+        || {
+            hard.get()
+                || shared.terminate.load(Ordering::Relaxed)
+                || (shared.is_stopping() && w.sessions.get() == 0)
+        },
+    );
+    let stats = w.stats.borrow().clone();
+    Ok(stats)
+}

@@ -1,0 +1,178 @@
+//! State shared by all workers: the configuration, each server's operational state,
+//! and the connection counts that `maxconn` limits need across cores.
+//!
+//! Owns: [`Shared`], [`ServerState`], [`ProxyCounts`]. Invariants:
+//! - only atomics are touched on the request path (no lock);
+//! - a server's health is written by its health checker alone, its admin state by
+//!   the operator (CLI) alone; readers combine them in [`ServerState::usable`];
+//! - per-request statistics are per worker (see `stats`), not here.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use appliance_config::Config;
+
+/// Operational state of one server, shared by every worker.
+#[derive(Debug)]
+pub struct ServerState {
+    /// Health as last decided by checks (starts up; HAProxy starts checked servers
+    /// as up too, then the first checks settle it).
+    pub up: AtomicBool,
+    /// Administrative maintenance (`disabled`, CLI `disable server`).
+    pub maint: AtomicBool,
+    /// Administrative drain (weight 0 for new traffic).
+    pub drain: AtomicBool,
+    /// Current effective weight (CLI `set weight`).
+    pub weight: AtomicU32,
+    /// Connections currently established or being established, all workers.
+    pub cur_conns: AtomicU32,
+    /// Highest `cur_conns` seen.
+    pub max_conns: AtomicU32,
+    /// Requests waiting for this server (all workers).
+    pub queued: AtomicU32,
+    /// Seconds (wall clock) of the last state change.
+    pub last_change: AtomicU64,
+    /// Last check result for the CLI and logs ("L4OK", "L7STS" ...), check code,
+    /// duration in ms.
+    pub last_check: Mutex<CheckResult>,
+}
+
+/// The last health-check outcome of a server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckResult {
+    pub status: &'static str,
+    pub code: Option<u16>,
+    pub duration_ms: u64,
+    pub info: String,
+}
+
+impl ServerState {
+    pub fn new(weight: u32, disabled: bool) -> Self {
+        ServerState {
+            up: AtomicBool::new(true),
+            maint: AtomicBool::new(disabled),
+            drain: AtomicBool::new(false),
+            weight: AtomicU32::new(weight),
+            cur_conns: AtomicU32::new(0),
+            max_conns: AtomicU32::new(0),
+            queued: AtomicU32::new(0),
+            last_change: AtomicU64::new(0),
+            last_check: Mutex::new(CheckResult::default()),
+        }
+    }
+
+    /// Up, not in maintenance, not draining.
+    pub fn usable(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+            && !self.maint.load(Ordering::Relaxed)
+            && !self.drain.load(Ordering::Relaxed)
+    }
+
+    /// Count a connection in; returns the new count.
+    pub fn conn_acquire(&self) -> u32 {
+        let n = self.cur_conns.fetch_add(1, Ordering::Relaxed) + 1;
+        self.max_conns.fetch_max(n, Ordering::Relaxed);
+        n
+    }
+
+    pub fn conn_release(&self) {
+        self.cur_conns.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn cur(&self) -> u32 {
+        self.cur_conns.load(Ordering::Relaxed)
+    }
+}
+
+/// Connection counts of a frontend or the whole process.
+#[derive(Debug, Default)]
+pub struct ProxyCounts {
+    pub cur_conns: AtomicU32,
+    pub cum_conns: AtomicU64,
+    pub max_conns: AtomicU32,
+}
+
+impl ProxyCounts {
+    pub fn acquire(&self) {
+        let n = self.cur_conns.fetch_add(1, Ordering::Relaxed) + 1;
+        self.cum_conns.fetch_add(1, Ordering::Relaxed);
+        self.max_conns.fetch_max(n, Ordering::Relaxed);
+    }
+
+    pub fn release(&self) {
+        self.cur_conns.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn cur(&self) -> u32 {
+        self.cur_conns.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything the workers share.
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Config,
+    /// `servers[backend index][server index]`.
+    pub servers: Vec<Vec<Arc<ServerState>>>,
+    /// One per frontend.
+    pub frontends: Vec<ProxyCounts>,
+    /// Round-robin tickets, one per backend (shared by every worker's balancer).
+    pub rr_tickets: Vec<Arc<AtomicU64>>,
+    /// Whole process.
+    pub process: ProxyCounts,
+    /// Effective global maxconn.
+    pub maxconn: u32,
+    /// Number of workers.
+    pub nbthread: usize,
+    /// Soft stop requested: stop accepting, finish what is in flight.
+    pub stopping: AtomicBool,
+    /// Hard stop requested: leave now.
+    pub terminate: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(config: Config, maxconn: u32, nbthread: usize) -> Arc<Shared> {
+        let servers = config
+            .backends
+            .iter()
+            .map(|b| {
+                b.servers
+                    .iter()
+                    .map(|s| Arc::new(ServerState::new(s.weight, s.disabled)))
+                    .collect()
+            })
+            .collect();
+        let frontends = config
+            .frontends
+            .iter()
+            .map(|_| ProxyCounts::default())
+            .collect();
+        let rr_tickets = config
+            .backends
+            .iter()
+            .map(|_| Arc::new(AtomicU64::new(0)))
+            .collect();
+        Arc::new(Shared {
+            rr_tickets,
+            config,
+            servers,
+            frontends,
+            process: ProxyCounts::default(),
+            maxconn,
+            nbthread,
+            stopping: AtomicBool::new(false),
+            terminate: AtomicBool::new(false),
+        })
+    }
+
+    /// Number of usable servers of a backend (`nbsrv`).
+    pub fn nbsrv(&self, backend: usize) -> usize {
+        self.servers
+            .get(backend)
+            .map_or(0, |s| s.iter().filter(|s| s.usable()).count())
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,171 @@
+//! ACL, sample-expression and log-format evaluation for one transaction.
+//!
+//! Owns: the view a transaction gives of itself ([`TxnView`]), the variable store
+//! ([`Vars`]), sample evaluation ([`fetch_last`], [`for_each_value`], [`set_var`]),
+//! condition evaluation ([`eval_condition`], [`eval_term`]) and format rendering
+//! ([`render_format`] with a [`FormatContext`]). The configuration types come from
+//! `appliance_config::model::{sample, format}`.
+//!
+//! Read first: HAProxy's rules as implemented here —
+//! - a missing sample never matches (`-m found` is the way to test presence);
+//! - header fetches give one value per comma-separated element (`hdr`) or per line
+//!   (`fhdr`); in an ACL every occurrence is tried and any match wins; in a sample
+//!   context (`set-var`, `%[…]`) the last occurrence is used unless an occurrence is
+//!   given;
+//! - `-i` patterns are stored lower-case by the loader, the sample is compared
+//!   case-insensitively without being copied;
+//! - a condition is an OR of ANDs of (possibly negated) ACLs; a named ACL is the OR of
+//!   its terms; `unless` inverts the result.
+//!
+//! Invariants: evaluation never allocates once the [`Scratch`] buffers and the
+//! [`Vars`] slots have grown to their working size (converters work in place or
+//! ping-pong between two scratch buffers); nothing here does I/O or reads a clock.
+
+mod acl;
+mod format;
+mod sample;
+mod vars;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_format;
+
+use std::net::SocketAddr;
+
+pub use acl::{eval_acl, eval_condition, eval_term};
+pub use appliance_config::model::sample::{HdrSide, NameKind};
+pub use format::{render_format, write_date, write_txn_log_var, FormatContext, ValueKind};
+pub use sample::{fetch_last, for_each_value, set_var, Sample, Scratch};
+pub use vars::Vars;
+
+/// What rules can see of the current transaction. Implement it over a parsed request
+/// (and response) head without allocating: every method borrows.
+///
+/// Header names passed in are lower-case; implementations compare case-insensitively.
+pub trait TxnView {
+    /// The request method; empty before a request exists.
+    fn method(&self) -> &[u8];
+
+    /// The request target as received (`/a?b=1`, `http://h/a`, `*`, `h:443`).
+    fn uri(&self) -> &[u8];
+
+    /// The path, without query string (HAProxy's `path`); derived from
+    /// [`TxnView::uri`] by default (absolute-form targets lose scheme and authority).
+    fn path(&self) -> &[u8] {
+        let pq = path_and_query(self.uri());
+        match pq.iter().position(|&c| c == b'?') {
+            Some(q) => &pq[..q],
+            None => pq,
+        }
+    }
+
+    /// The query string after `?`, `None` without `?`.
+    fn query(&self) -> Option<&[u8]> {
+        let pq = path_and_query(self.uri());
+        pq.iter().position(|&c| c == b'?').map(|q| &pq[q + 1..])
+    }
+
+    /// The request's HTTP version as HAProxy prints it (`1.0`, `1.1`, `2.0`).
+    fn req_version(&self) -> Option<&[u8]>;
+
+    /// The response's HTTP version, once there is a response.
+    fn res_version(&self) -> Option<&[u8]> {
+        None
+    }
+
+    /// The response status, once there is a response.
+    fn status(&self) -> Option<u16>;
+
+    /// The client address.
+    fn src(&self) -> Option<SocketAddr>;
+
+    /// The address the client connected to.
+    fn dst(&self) -> Option<SocketAddr>;
+
+    /// Calls `f` with each whole field value (one per header line) named `name`, in
+    /// order (`fhdr` semantics).
+    fn full_header_values(&self, side: HdrSide, name: &[u8], f: &mut dyn FnMut(&[u8]));
+
+    /// Calls `f` with every header line (name, value) of `side`, in order.
+    fn all_headers(&self, side: HdrSide, f: &mut dyn FnMut(&[u8], &[u8]));
+
+    /// Calls `f` with each comma-separated element of the fields named `name`, trimmed,
+    /// commas inside double quotes kept (`hdr` semantics). Derived by default.
+    fn header_values(&self, side: HdrSide, name: &[u8], f: &mut dyn FnMut(&[u8])) {
+        self.full_header_values(side, name, &mut |v| split_values(v, &mut *f));
+    }
+
+    /// True for the first request of the client connection (`http_first_req`).
+    fn first_request(&self) -> bool {
+        true
+    }
+
+    /// True when the client connection uses TLS (`ssl_fc`; no TLS in this build).
+    fn is_tls(&self) -> bool {
+        false
+    }
+
+    /// Usable servers of `backend` (`None`: the current backend), `nbsrv()`.
+    fn nbsrv(&self, _backend: Option<&str>) -> Option<i64> {
+        None
+    }
+
+    /// Names of the frontend, backend and server of the transaction (`fe_name`…).
+    fn proxy_name(&self, _kind: NameKind) -> Option<&str> {
+        None
+    }
+}
+
+/// The `/path?query` part of a request target (empty for `*` and authority-form).
+pub fn path_and_query(uri: &[u8]) -> &[u8] {
+    if uri.first() == Some(&b'/') {
+        return uri;
+    }
+    match uri.windows(3).position(|w| w == b"://") {
+        Some(p) => {
+            let rest = &uri[p + 3..];
+            match rest.iter().position(|&c| c == b'/' || c == b'?') {
+                Some(s) => &rest[s..],
+                None => &[],
+            }
+        }
+        None => &[],
+    }
+}
+
+/// Splits a field value on commas outside double quotes, trimming blanks around
+/// each element; empty elements are skipped.
+pub fn split_values(v: &[u8], f: &mut dyn FnMut(&[u8])) {
+    let mut start = 0;
+    let mut quoted = false;
+    let mut i = 0;
+    while i <= v.len() {
+        let end = i == v.len();
+        let c = if end { b',' } else { v[i] };
+        if c == b'"' {
+            quoted = !quoted;
+        } else if c == b'\\' && quoted {
+            i += 1;
+        } else if c == b',' && (!quoted || end) {
+            let e = trim(&v[start..i.min(v.len())]);
+            if !e.is_empty() {
+                f(e);
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let a = s
+        .iter()
+        .position(|c| *c != b' ' && *c != b'\t')
+        .unwrap_or(s.len());
+    let b = s
+        .iter()
+        .rposition(|c| *c != b' ' && *c != b'\t')
+        .map_or(a, |p| p + 1);
+    &s[a..b]
+}

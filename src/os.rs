@@ -1,0 +1,205 @@
+//! The process-level system calls the binary needs: signals, daemon mode, privilege
+//! drop, chroot, CPU pinning, descriptor limits.
+//!
+//! Owns: every `unsafe` block of the `sluice` package, each behind a safe function.
+//! Invariant: signals that steer the process (TERM, INT, USR1, HUP) are blocked in
+//! every thread and received synchronously by one thread with `sigwait`, so workers
+//! are never interrupted in the middle of their loop.
+
+use std::ffi::CString;
+use std::io;
+
+/// The signals sluice handles: SIGTERM/SIGINT hard stop, SIGUSR1 soft stop,
+/// SIGHUP (logged, like HAProxy's "dump servers state").
+pub const HANDLED: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1, libc::SIGHUP];
+
+fn sigset(signals: &[i32]) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it before use and
+    // sigaddset only writes within it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+/// Block the handled signals in this thread (threads spawned later inherit the mask).
+pub fn block_signals() -> io::Result<()> {
+    let set = sigset(&HANDLED);
+    // SAFETY: `set` is a valid, initialised sigset; a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    // Writes to a closed socket must fail with EPIPE, not kill the process.
+    // SAFETY: SIG_IGN is a valid disposition for SIGPIPE.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    Ok(())
+}
+
+/// Wait for one of the handled signals (they must be blocked).
+pub fn wait_signal() -> io::Result<i32> {
+    let set = sigset(&HANDLED);
+    let mut sig: libc::c_int = 0;
+    // SAFETY: `set` is initialised and `sig` is a valid out-pointer.
+    let rc = unsafe { libc::sigwait(&set, &mut sig) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(sig)
+}
+
+/// Send `sig` to `pid`.
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: kill has no memory-safety preconditions.
+    if unsafe { libc::kill(pid, sig) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Detach into the background: fork (the parent exits 0), new session, stdio to
+/// /dev/null. Must run before any thread is started.
+pub fn daemonize() -> io::Result<()> {
+    // SAFETY: called while the process is single-threaded, so fork is safe; the
+    // child continues with a copy of this single thread.
+    match unsafe { libc::fork() } {
+        -1 => return Err(io::Error::last_os_error()),
+        0 => {}
+        _ => std::process::exit(0),
+    }
+    // SAFETY: setsid has no memory-safety preconditions.
+    if unsafe { libc::setsid() } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    let devnull = CString::new("/dev/null").expect("no NUL");
+    // SAFETY: a valid NUL-terminated path; the returned descriptor is checked.
+    let fd = unsafe { libc::open(devnull.as_ptr(), libc::O_RDWR) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    for target in 0..3 {
+        // SAFETY: `fd` is open; dup2 onto the standard descriptors replaces them.
+        unsafe { libc::dup2(fd, target) };
+    }
+    if fd > 2 {
+        // SAFETY: `fd` is ours and no longer needed.
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
+}
+
+/// Look up a user name: (uid, primary gid).
+pub fn user_ids(name: &str) -> Option<(u32, u32)> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: getpwnam returns null or a pointer to a static record we only read,
+    // before any other getpw* call.
+    let pw = unsafe { libc::getpwnam(c.as_ptr()) };
+    if pw.is_null() {
+        return None;
+    }
+    // SAFETY: non-null record from getpwnam.
+    unsafe { Some(((*pw).pw_uid, (*pw).pw_gid)) }
+}
+
+/// Look up a group name.
+pub fn group_id(name: &str) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: as for getpwnam.
+    let gr = unsafe { libc::getgrnam(c.as_ptr()) };
+    if gr.is_null() {
+        return None;
+    }
+    // SAFETY: non-null record from getgrnam.
+    unsafe { Some((*gr).gr_gid) }
+}
+
+/// `chroot` into `dir` and change directory to its root.
+pub fn chroot(dir: &str) -> io::Result<()> {
+    let c = CString::new(dir).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::chroot(c.as_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    std::env::set_current_dir("/")
+}
+
+/// Drop privileges: group first, then user.
+pub fn set_ids(uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+    if let Some(g) = gid {
+        // SAFETY: setgroups with a one-element array we own, then setgid.
+        unsafe {
+            if libc::setgroups(1, &g) != 0 || libc::setgid(g) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    if let Some(u) = uid {
+        // SAFETY: setuid has no memory-safety preconditions.
+        if unsafe { libc::setuid(u) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Pin the calling thread to the given CPUs.
+pub fn pin_current_thread(cpus: &[usize]) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; CPU_ZERO/CPU_SET write within it and
+    // sched_setaffinity reads `size_of` bytes from it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        for &c in cpus {
+            if c < libc::CPU_SETSIZE as usize {
+                libc::CPU_SET(c, &mut set);
+            }
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Raise the open-files limit to its hard maximum; returns the new soft limit.
+pub fn raise_nofile() -> u64 {
+    // SAFETY: rlimit is plain data; getrlimit fills it, setrlimit reads it.
+    unsafe {
+        let mut rl: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 {
+            return 1024;
+        }
+        if rl.rlim_cur < rl.rlim_max {
+            rl.rlim_cur = rl.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        }
+        let mut now: libc::rlimit = std::mem::zeroed();
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut now);
+        now.rlim_cur
+    }
+}
+
+/// Duplicate a descriptor (close-on-exec).
+pub fn dup_cloexec(fd: i32) -> io::Result<i32> {
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) on a descriptor number; failure is reported.
+    let n = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n)
+}
+
+/// Close a descriptor we own.
+pub fn close(fd: i32) {
+    // SAFETY: the caller owns `fd` and does not use it afterwards.
+    unsafe { libc::close(fd) };
+}
+
+/// Number of CPUs this process may run on.
+pub fn cpu_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,307 @@
+//! The process model: plan the listeners, start one worker thread per `nbthread`
+//! (pinned by `cpu-map`), wait until every worker listens, then handle signals.
+//!
+//! Owns: the worker threads, their mailboxes, and the shared listening sockets
+//! (UNIX, abstract, `fd@`) bound once here and handed to each worker as a dup.
+//! Invariants: a start-up bind failure on any worker stops the whole process with an
+//! alert naming the frontend and address; old processes (`-sf`/`-st`) are signalled
+//! only after every new listener is up; SIGUSR1 is a soft stop (finish sessions),
+//! SIGTERM/SIGINT a hard stop.
+
+use std::os::fd::IntoRawFd;
+use std::os::unix::net::UnixListener;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use appliance_config::{Address, Config};
+use dataplane::io::{Endpoint, ListenOptions};
+use dataplane::proxy::{ListenPlan, ListenSpec, Message, Shared};
+use dataplane::runtime::mailbox::{mailbox, Mailbox};
+use fallback_epoll::EpollDriver;
+
+use crate::os;
+
+/// Where each frontend listens, decided once for all workers.
+struct Planned {
+    frontend: usize,
+    ep: Endpoint,
+    /// A socket bound by the process (shared by all workers), or none (per worker).
+    shared_fd: Option<i32>,
+    opts: ListenOptions,
+    spec: String,
+}
+
+fn plan_listeners(cfg: &Config, maxconn: u32) -> Result<Vec<Planned>, String> {
+    let mut out = Vec::new();
+    for (fi, fe) in cfg.frontends.iter().enumerate() {
+        if fe.disabled {
+            continue;
+        }
+        for b in &fe.binds {
+            let opts = ListenOptions {
+                backlog: b.backlog.or(fe.maxconn).unwrap_or(maxconn).min(65535) as i32,
+                reuse_port: true,
+                v6only: if b.v6only {
+                    Some(true)
+                } else if b.v4v6 {
+                    Some(false)
+                } else {
+                    None
+                },
+            };
+            let bind_err = |e: std::io::Error| {
+                format!(
+                    "[{}:{}] : Starting frontend {}: cannot bind socket [{}]: {e}",
+                    b.location.file, b.location.line, fe.name, b.spec
+                )
+            };
+            let (ep, shared_fd) = match &b.addr {
+                Address::Tcp(a) => (Endpoint::Tcp(*a), None),
+                Address::Unix(p) => {
+                    if p.exists() {
+                        // A stale socket file from a previous run: replace it only if
+                        // nobody listens on it.
+                        if std::os::unix::net::UnixStream::connect(p).is_err() {
+                            let _ = std::fs::remove_file(p);
+                        }
+                    }
+                    let l = UnixListener::bind(p).map_err(bind_err)?;
+                    (Endpoint::Unix(p.clone()), Some(l.into_raw_fd()))
+                }
+                Address::Abstract(n) => {
+                    use std::os::linux::net::SocketAddrExt;
+                    let addr = std::os::unix::net::SocketAddr::from_abstract_name(n.as_bytes())
+                        .map_err(bind_err)?;
+                    let l = UnixListener::bind_addr(&addr).map_err(bind_err)?;
+                    (Endpoint::Abstract(n.clone()), Some(l.into_raw_fd()))
+                }
+                Address::Fd(n) => (Endpoint::Fd(*n), Some(*n)),
+            };
+            out.push(Planned {
+                frontend: fi,
+                ep,
+                shared_fd,
+                opts,
+                spec: b.spec.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Options of the run decided by the command line.
+pub struct RunOptions {
+    pub soft_stop: Vec<i32>,
+    pub hard_stop: Vec<i32>,
+    pub quiet: bool,
+}
+
+/// Run the proxy until stopped. Returns the process exit code.
+pub fn run(config: Config, ro: RunOptions) -> i32 {
+    let nofile = os::raise_nofile();
+    let nbthread = config
+        .global
+        .nbthread
+        .map(|n| n as usize)
+        .unwrap_or_else(os::cpu_count)
+        .max(1);
+    // HAProxy derives maxconn from the descriptor limit: two per connection plus
+    // some for listeners and checks.
+    let derived = ((nofile.saturating_sub(100)) / 2).clamp(64, 1_000_000) as u32;
+    let maxconn = config.global.maxconn.unwrap_or(derived);
+    let thread_cpus = config.global.thread_cpus(nbthread as u32);
+    let plan = match plan_listeners(&config, maxconn) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("[ALERT]    ({}) : {e}", std::process::id());
+            return 1;
+        }
+    };
+    let hard_stop_after = config.global.hard_stop_after;
+    let user = config.global.user.clone();
+    let group = config.global.group.clone();
+    let (uid, gid) = (config.global.uid, config.global.gid);
+    let chroot = config.global.chroot.clone();
+    let shared = Shared::new(config, maxconn, nbthread);
+
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let mut mailboxes: Vec<Mailbox<Message>> = Vec::new();
+    let mut handles = Vec::new();
+    for id in 0..nbthread {
+        let (tx, inbox) = mailbox::<Message>(1024);
+        mailboxes.push(tx);
+        let mut listens = Vec::new();
+        for p in &plan {
+            let plan_kind = match p.shared_fd {
+                Some(fd) => match os::dup_cloexec(fd) {
+                    Ok(d) => ListenPlan::Inherited(d),
+                    Err(e) => {
+                        eprintln!(
+                            "[ALERT]    ({}) : cannot share socket [{}]: {e}",
+                            std::process::id(),
+                            p.spec
+                        );
+                        return 1;
+                    }
+                },
+                None => ListenPlan::PerWorker(p.ep.clone()),
+            };
+            listens.push(ListenSpec {
+                frontend: p.frontend,
+                plan: plan_kind,
+                opts: p.opts.clone(),
+            });
+        }
+        let shared = shared.clone();
+        let ready = ready_tx.clone();
+        let cpus = thread_cpus.get(id).cloned().flatten();
+        let h = std::thread::Builder::new()
+            .name(format!("sluice-w{id}"))
+            .spawn(move || {
+                if let Some(cpus) = cpus {
+                    let cpus: Vec<usize> = cpus.iter().map(|&c| c as usize).collect();
+                    if let Err(e) = os::pin_current_thread(&cpus) {
+                        eprintln!(
+                            "[WARNING]  ({}) : cpu-map: cannot pin thread {}: {e}",
+                            std::process::id(),
+                            id + 1
+                        );
+                    }
+                }
+                let driver = match EpollDriver::new() {
+                    Ok(d) => d,
+                    Err(e) => {
+                        let _ = ready.send(Err(format!("cannot create the epoll reactor: {e}")));
+                        return None;
+                    }
+                };
+                dataplane::proxy::run_worker(id, driver, shared, listens, inbox, |r| {
+                    let _ = ready.send(r);
+                })
+                .ok()
+            })
+            .expect("spawn worker thread");
+        handles.push(h);
+    }
+    drop(ready_tx);
+    // The shared sockets were dup'ed for every worker: close the originals.
+    for p in &plan {
+        if let (Some(fd), Endpoint::Unix(_) | Endpoint::Abstract(_)) = (p.shared_fd, &p.ep) {
+            os::close(fd);
+        }
+    }
+    for _ in 0..nbthread {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                eprintln!("[ALERT]    ({}) : {e}", std::process::id());
+                shared.terminate.store(true, Ordering::Relaxed);
+                for m in &mailboxes {
+                    let _ = m.send(Message::HardStop);
+                }
+                return 1;
+            }
+            Err(_) => return 1,
+        }
+    }
+    // Everything listens: take over from old processes, then drop privileges.
+    for &pid in &ro.soft_stop {
+        let _ = os::kill(pid, libc::SIGUSR1);
+    }
+    for &pid in &ro.hard_stop {
+        let _ = os::kill(pid, libc::SIGTERM);
+    }
+    if let Some(dir) = chroot {
+        if let Err(e) = os::chroot(&dir.to_string_lossy()) {
+            eprintln!(
+                "[ALERT]    ({}) : cannot chroot to {}: {e}",
+                std::process::id(),
+                dir.display()
+            );
+            return 1;
+        }
+    }
+    let uid = uid.or_else(|| {
+        user.as_deref()
+            .and_then(|u| os::user_ids(u).map(|(u, _)| u))
+    });
+    let gid = gid
+        .or_else(|| group.as_deref().and_then(os::group_id))
+        .or_else(|| {
+            user.as_deref()
+                .and_then(|u| os::user_ids(u).map(|(_, g)| g))
+        });
+    if let Err(e) = os::set_ids(uid, gid) {
+        eprintln!(
+            "[ALERT]    ({}) : cannot drop privileges: {e}",
+            std::process::id()
+        );
+        return 1;
+    }
+    if !ro.quiet {
+        eprintln!(
+            "[NOTICE]   ({}) : sluice started: {} worker thread(s), epoll mode, maxconn {}.",
+            std::process::id(),
+            nbthread,
+            maxconn
+        );
+    }
+
+    // Signals arrive on a dedicated thread; this one joins the workers.
+    let sig_shared = shared.clone();
+    let sig_mailboxes = mailboxes.clone();
+    std::thread::Builder::new()
+        .name("sluice-signals".into())
+        .spawn(move || loop {
+            let Ok(sig) = os::wait_signal() else { return };
+            match sig {
+                libc::SIGUSR1 => {
+                    eprintln!(
+                        "[NOTICE]   ({}) : soft stop requested (SIGUSR1): finishing sessions.",
+                        std::process::id()
+                    );
+                    sig_shared.stopping.store(true, Ordering::Relaxed);
+                    for m in &sig_mailboxes {
+                        let _ = m.send(Message::SoftStop);
+                    }
+                    if let Some(d) = hard_stop_after {
+                        let sh = sig_shared.clone();
+                        let mbs = sig_mailboxes.clone();
+                        std::thread::spawn(move || {
+                            std::thread::sleep(d);
+                            sh.terminate.store(true, Ordering::Relaxed);
+                            for m in &mbs {
+                                let _ = m.send(Message::HardStop);
+                            }
+                        });
+                    }
+                }
+                libc::SIGHUP => {
+                    eprintln!(
+                        "[NOTICE]   ({}) : SIGHUP received (reload with -sf instead).",
+                        std::process::id()
+                    );
+                }
+                _ => {
+                    sig_shared.terminate.store(true, Ordering::Relaxed);
+                    for m in &sig_mailboxes {
+                        let _ = m.send(Message::HardStop);
+                    }
+                }
+            }
+        })
+        .expect("spawn signal thread");
+
+    let mut total: Option<dataplane::proxy::stats::WorkerStats> = None;
+    for h in handles {
+        if let Ok(Some(stats)) = h.join() {
+            match &mut total {
+                Some(t) => t.merge(&stats),
+                None => total = Some(stats),
+            }
+        }
+    }
+    let _ = Duration::ZERO;
+    0
+}
