@@ -68,7 +68,7 @@ fn main() {
     let loaded = match loaded {
         Ok(l) => l,
         Err(errs) => {
-            eprint!("{errs}");
+            eprintln!("{errs}");
             eprintln!(
                 "[ALERT]    ({}) : Fatal errors found in configuration.",
                 std::process::id()

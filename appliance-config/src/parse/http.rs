@@ -149,15 +149,17 @@ pub(crate) fn load_file(path: &str, what: &str) -> Result<Vec<u8>, Fail> {
 }
 
 /// Parses `[status N] [content-type T] [body…] [hdr n v]*` (return) or
-/// `[deny_status N] …` (deny). `args` excludes the action word.
+/// `[deny_status N] …` (deny, defaulting to `deny_default`). `args` excludes the
+/// action word.
 fn parse_return(
     args: &[String],
     deny: bool,
+    deny_default: u16,
     http_errors: &BTreeMap<String, ()>,
     bufsize: usize,
 ) -> Result<HttpReturn, Fail> {
     let mut r = HttpReturn {
-        status: if deny { 403 } else { 200 },
+        status: if deny { deny_default } else { 200 },
         content_type: None,
         body: ReturnBody::Default,
         headers: vec![],
@@ -589,7 +591,15 @@ pub(crate) fn parse_http_rule(
         }
         "deny" | "return" => {
             let (args, rest) = split_cond(a, 0);
-            let r = parse_return(args, aname == "deny", ctx.http_errors, ctx.bufsize)?;
+            // HAProxy: `http-request deny` answers 403, `http-response deny` 502.
+            let deny_default = if dir == Dir::Request { 403 } else { 502 };
+            let r = parse_return(
+                args,
+                aname == "deny",
+                deny_default,
+                ctx.http_errors,
+                ctx.bufsize,
+            )?;
             let act = if aname == "deny" {
                 HttpAction::Deny(r)
             } else {

@@ -5,8 +5,8 @@
 //! Owns: the worker's [`Balancer`] for the backend, its queue of waiting requests, and
 //! its idle server connections. Invariants:
 //! - a [`ServerSlot`] is held for exactly as long as a request is assigned to a
-//!   server; dropping it releases the server's `maxconn` slot and wakes the queued
-//!   requests of this worker to compete for it;
+//!   server; dropping it hands the slot to the oldest queued request (any worker)
+//!   or releases it (see `queue`);
 //! - the `maxconn` check and the increment are one atomic step (no overshoot across
 //!   workers);
 //! - an idle connection in the pool holds no buffer and is taken out permanently
@@ -14,19 +14,18 @@
 //!   closed while idle are discarded when found, never handed out.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
-use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
+use std::task::Poll;
 use std::time::Duration;
 
 use appliance_config::{Address, Backend, HttpReuse};
 
 use crate::io::{Driver, Endpoint, Stream};
 use crate::lb::{Algorithm, Balancer, HashType, LbKey, Pick, ServerView};
+use crate::proxy::queue::{BackendQueue, Pending};
 use crate::proxy::shared::{ServerState, Shared};
 use crate::runtime::{self, clock, Timer};
 
@@ -43,7 +42,7 @@ pub enum AssignError {
 pub struct ServerSlot {
     pub server: usize,
     state: Arc<ServerState>,
-    waiters: Rc<RefCell<VecDeque<Waker>>>,
+    queue: Arc<BackendQueue>,
 }
 
 impl ServerSlot {
@@ -54,12 +53,9 @@ impl ServerSlot {
 
 impl Drop for ServerSlot {
     fn drop(&mut self) {
-        self.state.conn_release();
-        // Wake every local waiter: they re-check and one takes the slot. (Waking one
-        // could pick a waker whose request already left the queue.)
-        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
-        for w in waiters {
-            w.wake();
+        // Waiting requests get the slot directly (FIFO, maxconn never exceeded).
+        if !self.queue.hand_over(self.server) {
+            self.state.conn_release();
         }
     }
 }
@@ -111,7 +107,7 @@ pub struct BackendRt<S> {
     shared: Arc<Shared>,
     balancer: RefCell<Balancer>,
     views: RefCell<Vec<ServerView>>,
-    waiters: Rc<RefCell<VecDeque<Waker>>>,
+    queue: Arc<BackendQueue>,
     pools: Vec<RefCell<Vec<IdleConn<S>>>>,
     endpoints: Vec<Endpoint>,
 }
@@ -177,7 +173,7 @@ impl<S: Stream> BackendRt<S> {
                 .with_shared_ticket(shared.rr_tickets[index].clone()),
             ),
             views: RefCell::new(Vec::with_capacity(n)),
-            waiters: Rc::new(RefCell::new(VecDeque::new())),
+            queue: shared.queues[index].clone(),
             pools: (0..n).map(|_| RefCell::new(Vec::new())).collect(),
             endpoints,
             shared,
@@ -237,14 +233,23 @@ impl<S: Stream> BackendRt<S> {
                 return Some(ServerSlot {
                     server,
                     state: st.clone(),
-                    waiters: self.waiters.clone(),
+                    queue: self.queue.clone(),
                 });
             }
         }
     }
 
+    /// A slot handed over by the queue (already counted in `cur_conns`).
+    fn granted_slot(&self, server: usize) -> ServerSlot {
+        ServerSlot {
+            server,
+            state: self.server_state(server).clone(),
+            queue: self.queue.clone(),
+        }
+    }
+
     /// Assign a server to a request, queueing while all eligible servers are at
-    /// `maxconn`, for at most `queue_timeout`.
+    /// `maxconn`, for at most `queue_timeout`. The queue is FIFO across workers.
     pub async fn assign(
         &self,
         key: LbKey<'_>,
@@ -253,42 +258,82 @@ impl<S: Stream> BackendRt<S> {
     ) -> Result<ServerSlot, AssignError> {
         let mut deadline = Timer::new();
         let mut recheck = Timer::new();
-        let mut queued: Option<usize> = None;
+        let mut pending: Option<Arc<Pending>> = None;
+        let mut bound: Option<usize> = None;
+        let mut from_grant = false;
         let result = poll_fn(|cx| loop {
-            let target = match self.pick(key, exclude) {
-                Pick::NoServer => return Poll::Ready(Err(AssignError::NoServer)),
-                Pick::Server(i) => Some(i),
-                Pick::AllFull => None,
-            };
-            if let Some(i) = target {
-                if let Some(slot) = self.try_slot(i) {
-                    return Poll::Ready(Ok(slot));
+            if let Some(p) = &pending {
+                if let Some(s) = p.granted() {
+                    from_grant = true;
+                    return Poll::Ready(Ok(self.granted_slot(s)));
                 }
             }
-            // Queue: FIFO on this worker, woken by a local release or a periodic
-            // re-check for slots freed by other workers.
-            if queued.is_none() {
-                queued = target.or(Some(usize::MAX));
+            // Only a request that is not queued behind others may take a free slot.
+            let may_take = match &pending {
+                None => self.queue.is_empty(),
+                Some(p) => self.queue.is_front(p),
+            };
+            if may_take {
+                let target = match self.pick(key, exclude) {
+                    Pick::NoServer => return Poll::Ready(Err(AssignError::NoServer)),
+                    Pick::Server(i) => Some(i),
+                    Pick::AllFull => None,
+                };
+                bound = target.filter(|_| self.hashing());
                 if let Some(i) = target {
-                    self.server_state(i).queued.fetch_add(1, Ordering::Relaxed);
+                    if let Some(slot) = self.try_slot(i) {
+                        return Poll::Ready(Ok(slot));
+                    }
                 }
-                deadline.set_after(queue_timeout);
+            }
+            match &pending {
+                Some(p) => p.set_waker(cx.waker()),
+                None => {
+                    pending = Some(self.queue.push(bound, cx.waker()));
+                    if let Some(i) = bound {
+                        self.server_state(i).queued.fetch_add(1, Ordering::Relaxed);
+                    }
+                    deadline.set_after(queue_timeout);
+                    continue;
+                }
             }
             if deadline.poll_expired(cx).is_ready() {
                 return Poll::Ready(Err(AssignError::QueueTimeout));
             }
+            // Slots freed without a hand-over (a server coming back, a weight
+            // change) are noticed by the front waiter on this periodic re-check.
             recheck.set_after(Some(QUEUE_RECHECK));
             if recheck.poll_expired(cx).is_ready() {
                 continue;
             }
-            self.waiters.borrow_mut().push_back(cx.waker().clone());
             return Poll::Pending;
         })
         .await;
-        if let Some(i) = queued.filter(|&i| i != usize::MAX) {
-            self.server_state(i).queued.fetch_sub(1, Ordering::Relaxed);
+        if let Some(p) = pending {
+            if let Some(i) = p.server {
+                self.server_state(i).queued.fetch_sub(1, Ordering::Relaxed);
+            }
+            if let Some(granted) = self.queue.remove(&p) {
+                // A grant we did not use (we took a free slot ourselves, or gave
+                // up): pass it on.
+                if !from_grant {
+                    drop(self.granted_slot(granted));
+                }
+            }
         }
         result
+    }
+
+    fn hashing(&self) -> bool {
+        matches!(
+            self.balancer.borrow().algorithm(),
+            Algorithm::Source | Algorithm::Uri { .. } | Algorithm::Hdr { .. }
+        )
+    }
+
+    /// Requests waiting in this backend's queue (all workers).
+    pub fn queued(&self) -> u32 {
+        self.queue.len()
     }
 
     /// Assign a server and get a connection to it: `reuse(server)` may hand over an

@@ -14,6 +14,7 @@ pub mod backend;
 pub mod health;
 pub mod http;
 pub mod log;
+pub mod queue;
 pub mod shared;
 pub mod stats;
 pub mod tcp;

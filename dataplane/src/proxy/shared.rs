@@ -116,6 +116,8 @@ pub struct Shared {
     pub servers: Vec<Vec<Arc<ServerState>>>,
     /// One per frontend.
     pub frontends: Vec<ProxyCounts>,
+    /// Requests waiting for a server slot, one queue per backend.
+    pub queues: Vec<Arc<crate::proxy::queue::BackendQueue>>,
     /// Round-robin tickets, one per backend (shared by every worker's balancer).
     pub rr_tickets: Vec<Arc<AtomicU64>>,
     /// Whole process.
@@ -152,7 +154,9 @@ impl Shared {
             .iter()
             .map(|_| Arc::new(AtomicU64::new(0)))
             .collect();
+        let queues = config.backends.iter().map(|_| Arc::default()).collect();
         Arc::new(Shared {
+            queues,
             rr_tickets,
             config,
             servers,

@@ -55,7 +55,7 @@ pub async fn serve<D: Driver>(w: Rc<Worker<D>>, fe: usize, mut client: D::Stream
         Ok(e) => e,
         Err(err) => {
             t.term = match err {
-                EstablishError::NoServer => TermState(b's', b'C'),
+                EstablishError::NoServer => TermState(b'S', b'C'),
                 EstablishError::QueueTimeout => TermState(b's', b'Q'),
                 EstablishError::ConnectFailed { retries } => {
                     t.retries = retries;

@@ -251,12 +251,7 @@ impl FormatContext for Ctx<'_> {
             ),
             LogVar::BeQueue => num(
                 out,
-                self.view.be.map_or(0, |b| {
-                    sh.servers[b]
-                        .iter()
-                        .map(|s| i64::from(s.queued.load(std::sync::atomic::Ordering::Relaxed)))
-                        .sum()
-                }),
+                self.view.be.map_or(0, |b| i64::from(sh.queues[b].len())),
             ),
             LogVar::TermState => text(out, &t.term.as_bytes()),
             LogVar::TermStateCookie => {

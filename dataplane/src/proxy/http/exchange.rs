@@ -143,7 +143,7 @@ async fn acquire<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> Acqui
             };
             Acquired::Conn(e.slot, conn, e.reused)
         }
-        Err(EstablishError::NoServer) => Acquired::Fail(503, TermState(b's', b'C')),
+        Err(EstablishError::NoServer) => Acquired::Fail(503, TermState(b'S', b'C')),
         Err(EstablishError::QueueTimeout) => Acquired::Fail(503, TermState(b's', b'Q')),
         Err(EstablishError::ConnectFailed { retries }) => {
             t.retries = retries;
@@ -171,6 +171,8 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
     let fe_cfg = &w.shared.config.frontends[s.fe];
     let be_cfg = &w.shared.config.backends[be];
     let mode = conn_mode(fe_cfg.http_conn_mode, be_cfg.http_conn_mode);
+    // The client's intent, read before hop-by-hop fields are stripped.
+    let client_wants_keep = t.req.keep_alive();
     let upgrade = headers::prepare_request(t, mode);
     let req_kind = t.req.body_kind();
     let limits = w.limits;
@@ -279,9 +281,10 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
         || (method == crate::h1::Method::Connect && (200..300).contains(&t.rsp.status()));
     let client_keep = !switching
         && mode != HttpConnMode::Close
-        && t.req.keep_alive()
+        && client_wants_keep
         && rsp_kind != BodyKind::UntilClose
         && !w.shared.is_stopping();
+    let server_wants_keep = t.rsp.keep_alive();
     headers::prepare_response(t, client_keep, switching);
     t.status = Some(t.rsp.status());
     w.stats
@@ -343,7 +346,7 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
             if req_settled {
                 return Poll::Ready(Ok(()));
             }
-            if matches!(mode, HttpConnMode::Close) || !t.req.keep_alive() {
+            if matches!(mode, HttpConnMode::Close) || !client_wants_keep {
                 // The client will not send another request: stop here.
                 return Poll::Ready(Ok(()));
             }
@@ -400,7 +403,7 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
 
     conn.requests += 1;
     let server_keep = mode == HttpConnMode::KeepAlive
-        && t.rsp.keep_alive()
+        && server_wants_keep
         && rsp_kind != BodyKind::UntilClose
         && req_pump.is_done()
         && conn.buf.is_empty()
