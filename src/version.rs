@@ -36,14 +36,14 @@ pub fn long() -> String {
         "Feature list : {}\n\n",
         appliance_config::feature_string()
     ));
-    s.push_str(&format!(
+    s.push_str(
         "Default settings :\n  bufsize = 16384, maxrewrite = 1024, maxpollevents = 256\n\n\
          Available polling systems :\n      epoll : pref=300,  test result OK\n\
          Total: 1 (1 usable), will use epoll.\n\n\
          I/O modes :\n      epoll : kernel sockets, edge-triggered epoll, one reactor per thread (default)\n       poll : userspace TCP/IP over NIC ports (not in this build)\n\n\
          Available multiplexer protocols :\n          h1 : mode=HTTP  side=FE|BE\n        none : mode=TCP   side=FE|BE\n\n\
          Available services : none\n\nAvailable filters : none\n"
-    ));
+    );
     s
 }
 

@@ -249,7 +249,7 @@ mod tests {
             max_level: 6,
             min_level: 0,
         };
-        let sink = LogSink::open(&[spec.clone()], "sluice").unwrap();
+        let sink = LogSink::open(std::slice::from_ref(&spec), "sluice").unwrap();
         clock::update();
         sink.send(6, b"hello");
         sink.send(7, b"debug is above max level: not sent");

@@ -79,7 +79,8 @@ fn response_actions() {
     );
     assert!(f.http_response[0].cond.is_some());
     assert!(
-        matches!(&f.http_response[1].action, HttpAction::Deny(r) if r.status == 403 && matches!(r.body, ReturnBody::Default))
+        matches!(&f.http_response[1].action, HttpAction::Deny(r) if r.status == 502 && matches!(r.body, ReturnBody::Default)),
+        "http-response deny answers 502 by default (HAProxy)"
     );
     expect_err(
         "frontend f\n  http-response set-path /x\n",

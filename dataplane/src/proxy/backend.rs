@@ -503,7 +503,7 @@ impl<S: Stream> BackendRt<S> {
         match cfg.redispatch {
             None => false,
             Some(0) => false,
-            Some(p) if p > 0 => attempt % (p as u32) == 0,
+            Some(p) if p > 0 => attempt.is_multiple_of(p as u32),
             Some(n) => {
                 let before_last = n.unsigned_abs();
                 attempt + before_last > cfg.retries

@@ -98,7 +98,7 @@ impl BackendQueue {
     /// use it. Returns true if it was handed over (the caller must then not release
     /// the slot).
     pub fn hand_over(&self, server: usize) -> bool {
-        if self.len() == 0 {
+        if self.is_empty() {
             return false;
         }
         let mut q = self.entries.lock().expect("queue lock");

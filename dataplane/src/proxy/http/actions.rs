@@ -154,9 +154,8 @@ pub async fn process_request<D: Driver>(s: &mut Session<D>, t: &mut Txn) -> Rout
     {
         return Route::Replied(send_local(s, t, status, close).await);
     }
-    for ff in [&fe.forwardfor, &bcfg.forwardfor].into_iter().flatten() {
+    if let Some(ff) = fe.forwardfor.as_ref().or(bcfg.forwardfor.as_ref()) {
         add_forwarded_for(t, ff, e.src);
-        break;
     }
     Route::Backend(be)
 }
@@ -222,12 +221,9 @@ pub fn process_response<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -
     let e = env(&w, s, Some(be), t.server);
     let bcfg = &cfg.backends[be];
     let fe = &cfg.frontends[s.fe];
+    // A `listen` keeps its rules on the frontend side only, so both sets run once.
     let mut flow = run_rules(&e, t, &mut s.vars, &bcfg.http_response, &bcfg.acls, true);
-    if matches!(flow, Flow::Continue | Flow::Stop)
-        && !(fe.listen && bcfg.listen && fe.id == bcfg.id)
-    {
-        flow = run_rules(&e, t, &mut s.vars, &fe.http_response, &fe.acls, true);
-    } else if matches!(flow, Flow::Continue | Flow::Stop) && bcfg.http_response.is_empty() {
+    if matches!(flow, Flow::Continue | Flow::Stop) {
         flow = run_rules(&e, t, &mut s.vars, &fe.http_response, &fe.acls, true);
     }
     match flow {
