@@ -194,23 +194,21 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
     if reused {
         w.stats.borrow_mut().server_reuse(be, conn.server);
     }
+    // The request pump sends the head together with the body bytes already here.
     let mut req_pump = BodyPump::new(BodyDecoder::request(req_kind, &limits));
+    req_pump.set_prefix(std::mem::take(&mut t.out));
 
-    // Send the head, then read the response while the body flows.
+    // Send the request, and read the response while the body flows.
     let head_result = loop {
-        let sent =
-            crate::runtime::timeout(srv_tmo, crate::buf::write_all(&mut conn.stream, &t.out)).await;
-        let result = match sent {
-            Ok(Ok(())) => {
-                read_response_head(s, t, &mut conn, &mut req_pump, method, srv_tmo, cli_tmo).await
-            }
-            Ok(Err(_)) => Err(HeadFail::Empty),
-            Err(_) => Err(HeadFail::Timeout),
-        };
+        let result =
+            read_response_head(s, t, &mut conn, &mut req_pump, method, srv_tmo, cli_tmo).await;
         match result {
             Err(HeadFail::Empty) if reused && !fresh_retry_done && !req_pump.started() => {
                 // The server closed an idle connection under us: retry on a new one.
                 fresh_retry_done = true;
+                let head = req_pump.take_prefix();
+                req_pump = BodyPump::new(BodyDecoder::request(req_kind, &limits));
+                req_pump.set_prefix(head);
                 let server = conn.server;
                 drop(conn);
                 match w.backends[be].connect(&*w.driver, server).await {
@@ -294,12 +292,20 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
     // Write the head; stream both bodies to completion.
     let mut rsp_pump = BodyPump::new(BodyDecoder::response(rsp_kind, &limits));
     let mut head_off = 0usize;
+    let out = std::mem::take(&mut t.out);
+    // The response head goes out with the first body bytes (one write), except for
+    // a protocol switch where the tunnel takes over after the head.
+    let out = if switching {
+        out
+    } else {
+        rsp_pump.set_prefix(out);
+        Vec::new()
+    };
     let mut srv_timer = Timer::new();
     let mut cli_timer = Timer::new();
     srv_timer.set_after(srv_tmo);
     cli_timer.set_after(cli_tmo);
     let mut req_failed: Option<PumpError> = None;
-    let out = std::mem::take(&mut t.out);
     let body_result: Result<(), (TermState, bool)> = poll_fn(|cx| loop {
         let mut progress = false;
         if !req_pump.is_done() && req_failed.is_none() && !switching {
@@ -365,8 +371,17 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
         return Poll::Pending;
     })
     .await;
-    t.out = out;
-    t.bytes_out += head_off as u64 + rsp_pump.wire_bytes;
+    t.out = if switching {
+        out
+    } else {
+        rsp_pump.take_prefix()
+    };
+    t.bytes_out += if switching {
+        head_off
+    } else {
+        rsp_pump.prefix_written()
+    } as u64
+        + rsp_pump.wire_bytes;
     t.bytes_in += req_pump.wire_bytes;
     if let Err((term, _)) = body_result {
         t.term = term;
