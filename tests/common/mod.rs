@@ -1,0 +1,31 @@
+//! Shared end-to-end harness: origins, clients and the proxy under test.
+//!
+//! Run against sluice: `cargo test`. Validate against HAProxy:
+//! `SLUICE_TEST_PROXY=/usr/sbin/haproxy cargo test`.
+
+#![allow(dead_code, unused_imports)]
+
+pub mod client;
+pub mod http;
+pub mod origin;
+pub mod proxy;
+
+use std::time::{Duration, Instant};
+
+pub use client::{get, get_closed, get_with, Conn, Response};
+pub use origin::{Behaviour, Origin, TcpEcho};
+pub use proxy::{free_port, is_sluice, skip_unless_sluice, Proxy, HTTP_DEFAULTS, TCP_DEFAULTS};
+
+/// Polls `f` every 10 ms until it returns true or `limit` elapses.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
