@@ -16,8 +16,10 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Spare buffers kept per worker beyond those in use.
-const POOL_KEEP: usize = 1024;
+/// Spare buffers kept per worker beyond those in use (4 MiB at the default size):
+/// enough to absorb bursts without going back to the allocator, small enough that
+/// a past burst does not pin memory.
+const POOL_KEEP: usize = 256;
 
 thread_local! {
     static POOL: RefCell<Pool> = const { RefCell::new(Pool { size: 16384, spare: Vec::new(), allocated: 0, in_use: 0 }) };

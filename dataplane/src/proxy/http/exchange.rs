@@ -426,6 +426,8 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
     drop(slot);
     if server_keep {
         if client_keep {
+            // Idle until the next request: hold no buffer.
+            conn.buf.release();
             s.server = Some(conn);
         } else {
             release_to_pool(&w, conn);

@@ -131,8 +131,9 @@ thread_local! {
     static POOL: RefCell<Vec<Box<Txn>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Spare transactions kept per worker.
-const POOL_KEEP: usize = 4096;
+/// Spare transactions kept per worker (one per request in flight is what steady
+/// state needs; the rest is burst absorption).
+const POOL_KEEP: usize = 256;
 
 /// Take a reset transaction from this worker's pool.
 pub fn take() -> Box<Txn> {
