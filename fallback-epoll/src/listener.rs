@@ -64,7 +64,7 @@ impl EpollListener {
         };
         // Listeners may share their open file with the lead or other workers (dup,
         // fork): remove them from the set explicitly before closing.
-        let reg = reactor.register(fd, initial, true)?;
+        let reg = reactor.register(fd, initial, true, false)?;
         Ok(EpollListener {
             reg,
             reactor: Rc::clone(reactor),

@@ -44,8 +44,14 @@ pub(crate) mod ready {
     pub const ERROR: u8 = 1 << 4;
 }
 
-/// What every descriptor is registered for, once.
-const INTEREST: u32 = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+/// What a descriptor is registered for at first: input only. Write readiness is
+/// subscribed to lazily ([`Registration::subscribe_out`]) the first time a write
+/// would block, as HAProxy does: otherwise every ACK that frees send-buffer space
+/// would raise an epoll event and a wake-up for nothing.
+const INTEREST_IN: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+/// Input and output (connecting sockets, and any socket after a blocked write).
+const INTEREST_INOUT: u32 =
+    (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
 
 /// Token of the notify eventfd (a real descriptor token never has all bits set: the
 /// low half is a non-negative `int`).
@@ -214,14 +220,23 @@ impl Reactor {
     /// readiness `initial`. `del_on_close`: remove it explicitly before closing (for
     /// descriptors whose open file may be shared, such as listeners handed out by
     /// the lead, where `close` alone would not take it out of the set).
+    ///
+    /// `want_out`: subscribe to write readiness now (a connect in progress);
+    /// otherwise it is added on the first blocked write.
     pub(crate) fn register(
         self: &Rc<Self>,
         fd: OwnedFd,
         initial: u8,
         del_on_close: bool,
+        want_out: bool,
     ) -> io::Result<Registration> {
         let (token, io) = self.attach(fd.as_raw_fd(), initial);
-        if let Err(e) = sys::epoll_add(self.epfd.as_fd(), fd.as_fd(), INTEREST, token) {
+        let interest = if want_out {
+            INTEREST_INOUT
+        } else {
+            INTEREST_IN
+        };
+        if let Err(e) = sys::epoll_add(self.epfd.as_fd(), fd.as_fd(), interest, token) {
             self.detach(fd.as_raw_fd());
             return Err(e);
         }
@@ -230,6 +245,8 @@ impl Reactor {
             io,
             fd,
             del_on_close,
+            token,
+            out: Cell::new(want_out),
         })
     }
 
@@ -363,9 +380,29 @@ pub(crate) struct Registration {
     io: Rc<IoState>,
     fd: OwnedFd,
     del_on_close: bool,
+    /// The epoll token (generation and number), for `EPOLL_CTL_MOD`.
+    token: u64,
+    /// Write readiness is subscribed to.
+    out: Cell<bool>,
 }
 
 impl Registration {
+    /// Subscribe to write readiness (once; later calls are free). The kernel
+    /// re-checks readiness on the change, so a socket that became writable in the
+    /// meantime still reports it: no wake-up is lost.
+    pub(crate) fn subscribe_out(&self) -> io::Result<()> {
+        if !self.out.get() {
+            sys::epoll_mod(
+                self.reactor.epfd(),
+                self.fd.as_fd(),
+                INTEREST_INOUT,
+                self.token,
+            )?;
+            self.out.set(true);
+        }
+        Ok(())
+    }
+
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }

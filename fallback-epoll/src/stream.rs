@@ -58,7 +58,7 @@ impl EpollStream {
             // Best effort: losing the connection over Nagle would be worse.
             let _ = sys::set_int_opt(fd_ref(&fd), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
         }
-        let reg = reactor.register(fd, ready::READABLE | ready::WRITABLE, false)?;
+        let reg = reactor.register(fd, ready::READABLE | ready::WRITABLE, false, false)?;
         Ok(EpollStream {
             reg: Some(reg),
             family,
@@ -131,7 +131,7 @@ impl EpollStream {
         } else {
             ready::READABLE | ready::WRITABLE
         };
-        let reg = reactor.register(fd, initial, false)?;
+        let reg = reactor.register(fd, initial, false, connecting)?;
         Ok(EpollStream {
             reg: Some(reg),
             family,
@@ -191,6 +191,7 @@ impl EpollStream {
         }
         loop {
             if !io.has(ready::WRITABLE) {
+                reg.subscribe_out()?;
                 io.park_writer(cx.waker());
                 return Poll::Pending;
             }

@@ -80,6 +80,19 @@ pub fn epoll_add(
     Ok(())
 }
 
+/// Changes the event mask of `fd` in the epoll set.
+pub fn epoll_mod(
+    ep: BorrowedFd<'_>,
+    fd: BorrowedFd<'_>,
+    events: u32,
+    token: u64,
+) -> io::Result<()> {
+    let mut ev = libc::epoll_event { events, u64: token };
+    // SAFETY: as in `epoll_add`.
+    cvt(unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_MOD, fd.as_raw_fd(), &mut ev) })?;
+    Ok(())
+}
+
 /// Removes `fd` from the epoll set.
 pub fn epoll_del(ep: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> io::Result<()> {
     // A non-null event pointer keeps pre-2.6.9 kernels happy; it is ignored by DEL.
