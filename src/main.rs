@@ -97,15 +97,20 @@ fn main() {
     }
     let config = loaded.config;
     let daemon = (opts.daemon || config.global.daemon) && !opts.foreground;
-    if daemon {
-        if let Err(e) = os::daemonize() {
-            eprintln!(
-                "[ALERT]    ({}) : cannot go daemon: {e}",
-                std::process::id()
-            );
-            exit(1);
+    let daemon = if daemon {
+        match os::daemonize() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!(
+                    "[ALERT]    ({}) : cannot go daemon: {e}",
+                    std::process::id()
+                );
+                exit(1);
+            }
         }
-    }
+    } else {
+        None
+    };
     if let Some(p) = opts.pidfile.as_ref().or(config.global.pidfile.as_ref()) {
         if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
             eprintln!(
@@ -129,6 +134,7 @@ fn main() {
             soft_stop: opts.soft_stop,
             hard_stop: opts.hard_stop,
             quiet: opts.quiet,
+            daemon,
         },
     );
     exit(code);

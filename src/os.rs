@@ -61,35 +61,70 @@ pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     Ok(())
 }
 
-/// Detach into the background: fork (the parent exits 0), new session, stdio to
-/// /dev/null. Must run before any thread is started.
-pub fn daemonize() -> io::Result<()> {
+/// The daemon's side of the start-up handshake with the launching process.
+pub struct Daemon {
+    notify: i32,
+}
+
+impl Daemon {
+    /// Everything listens: detach the standard descriptors (to /dev/null) and let the
+    /// launching process exit 0. Until then start-up alerts still reach the terminal.
+    pub fn ready(self) {
+        let devnull = CString::new("/dev/null").expect("no NUL");
+        // SAFETY: a valid NUL-terminated path; the returned descriptor is checked.
+        let fd = unsafe { libc::open(devnull.as_ptr(), libc::O_RDWR) };
+        if fd >= 0 {
+            for target in 0..3 {
+                // SAFETY: `fd` is open; dup2 onto the standard descriptors replaces them.
+                unsafe { libc::dup2(fd, target) };
+            }
+            if fd > 2 {
+                close(fd);
+            }
+        }
+        // SAFETY: writes one byte from a valid buffer to the pipe we own.
+        unsafe { libc::write(self.notify, b"1".as_ptr().cast(), 1) };
+        close(self.notify);
+    }
+}
+
+/// Detach into the background, HAProxy's way: fork, new session in the child. The
+/// launching process waits until the child calls [`Daemon::ready`] (everything
+/// listens; it exits 0) or dies without doing so (a start-up error such as a bind
+/// failure, already reported on stderr; it exits 1). Must run before any thread is
+/// started.
+pub fn daemonize() -> io::Result<Daemon> {
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` is a valid two-element out-array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let (rd, wr) = (fds[0], fds[1]);
     // SAFETY: called while the process is single-threaded, so fork is safe; the
     // child continues with a copy of this single thread.
     match unsafe { libc::fork() } {
         -1 => return Err(io::Error::last_os_error()),
         0 => {}
-        _ => std::process::exit(0),
+        _ => {
+            close(wr);
+            let mut b = 0u8;
+            let n = loop {
+                // SAFETY: reads at most one byte into `b`.
+                let n = unsafe { libc::read(rd, (&mut b as *mut u8).cast(), 1) };
+                if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break n;
+            };
+            std::process::exit(if n == 1 { 0 } else { 1 });
+        }
     }
+    close(rd);
     // SAFETY: setsid has no memory-safety preconditions.
     if unsafe { libc::setsid() } == -1 {
         return Err(io::Error::last_os_error());
     }
-    let devnull = CString::new("/dev/null").expect("no NUL");
-    // SAFETY: a valid NUL-terminated path; the returned descriptor is checked.
-    let fd = unsafe { libc::open(devnull.as_ptr(), libc::O_RDWR) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    for target in 0..3 {
-        // SAFETY: `fd` is open; dup2 onto the standard descriptors replaces them.
-        unsafe { libc::dup2(fd, target) };
-    }
-    if fd > 2 {
-        // SAFETY: `fd` is ours and no longer needed.
-        unsafe { libc::close(fd) };
-    }
-    Ok(())
+    Ok(Daemon { notify: wr })
 }
 
 /// Look up a user name: (uid, primary gid).

@@ -95,6 +95,8 @@ pub struct RunOptions {
     pub soft_stop: Vec<i32>,
     pub hard_stop: Vec<i32>,
     pub quiet: bool,
+    /// In daemon mode: told once everything listens, so the launcher exits 0.
+    pub daemon: Option<os::Daemon>,
 }
 
 /// Run the proxy until stopped. Returns the process exit code.
@@ -246,6 +248,9 @@ pub fn run(config: Config, ro: RunOptions) -> i32 {
             nbthread,
             maxconn
         );
+    }
+    if let Some(d) = ro.daemon {
+        d.ready();
     }
 
     // Signals arrive on a dedicated thread; this one joins the workers.
