@@ -30,6 +30,7 @@ struct Planned {
     shared_fd: Option<i32>,
     opts: ListenOptions,
     spec: String,
+    location: String,
 }
 
 fn plan_listeners(cfg: &Config, maxconn: u32) -> Result<Vec<Planned>, String> {
@@ -84,6 +85,7 @@ fn plan_listeners(cfg: &Config, maxconn: u32) -> Result<Vec<Planned>, String> {
                 shared_fd,
                 opts,
                 spec: b.spec.clone(),
+                location: format!("{}:{}", b.location.file, b.location.line),
             });
         }
     }
@@ -151,6 +153,7 @@ pub fn run(config: Config, ro: RunOptions) -> i32 {
             };
             listens.push(ListenSpec {
                 frontend: p.frontend,
+                location: p.location.clone(),
                 plan: plan_kind,
                 opts: p.opts.clone(),
             });

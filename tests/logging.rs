@@ -214,8 +214,6 @@ fn rfc3164_is_the_default_framing() {
 }
 
 #[test]
-#[ignore = "sluice bug: rfc3164 header carries the hostname without log-send-hostname \
-            (dataplane/src/logsink.rs)"]
 fn rfc3164_has_no_hostname_by_default() {
     let (p, lines) = three_requests("");
     let program = format!("{}[{}]: ", tag(), p.pid());
@@ -266,8 +264,6 @@ fn raw_framing_is_the_message_alone() {
 }
 
 #[test]
-#[ignore = "sluice bug: `format short` sends <facility*8+level> (<134>) where HAProxy \
-            sends the level alone (<6>) (dataplane/src/logsink.rs)"]
 fn short_framing_is_the_level_then_the_message() {
     let (_p, lines) = three_requests("format short");
     for l in &lines {
@@ -325,8 +321,6 @@ fn log_format_custom_fields() {
 }
 
 #[test]
-#[ignore = "sluice bug: `capture request header` is parsed but never captured, so %hr \
-            (and the {..} field of httplog) is empty (dataplane has no capture code)"]
 fn capture_request_header_shows_in_hr() {
     let line =
         one_logged_post("    capture request header Host len 64\n    log-format \"%ci %hr\"");
@@ -501,8 +495,6 @@ fn health_transitions_go_to_backend_loggers_and_stderr() {
 }
 
 #[test]
-#[ignore = "sluice bug: server DOWN/UP lines on stderr are tagged [ALERT]/[NOTICE]; \
-            HAProxy tags both [WARNING] (dataplane/src/proxy/health.rs emit)"]
 fn health_transitions_on_stderr_are_warnings() {
     health_transitions(true);
 }
@@ -576,8 +568,6 @@ backend be
 }
 
 #[test]
-#[ignore = "sluice bug: %B (httplog bytes_read) counts the response body only; HAProxy \
-            counts the whole response, headers included"]
 fn httplog_bytes_count_the_whole_response() {
     // HAProxy's %B (the bytes field of httplog) counts the response bytes read from
     // the server, headers included, not just the body.

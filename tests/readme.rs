@@ -30,8 +30,6 @@ fn haproxy_blocks(md: &str) -> Vec<(usize, String)> {
 }
 
 #[test]
-#[ignore = "sluice bug: README.md:50 block uses `%[date]` (http-request set-header \
-            X-Request-Start %[date]) and sluice has no `date` sample fetch"]
 fn every_haproxy_block_of_the_readme_passes_the_check() {
     if skip_unless_sluice("the README documents sluice") {
         return;

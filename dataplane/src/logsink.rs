@@ -21,9 +21,11 @@ use crate::runtime::clock;
 pub enum LogFormat {
     /// The message alone.
     Raw,
-    /// `<PRI>` then the message.
+    /// `<LEVEL>` then the message (HAProxy's `short`: the severity only, as
+    /// systemd/journald read it on stdout).
     Short,
-    /// `<PRI>Mmm dd hh:mm:ss host tag[pid]: message` (BSD syslog).
+    /// `<PRI>Mmm dd hh:mm:ss tag[pid]: message` (BSD syslog; HAProxy adds no
+    /// hostname unless `log-send-hostname`).
     #[default]
     Rfc3164,
     /// `<PRI>1 timestamp host tag pid - - message`.
@@ -145,12 +147,12 @@ impl LogSink {
             match t.spec.format {
                 LogFormat::Raw => {}
                 LogFormat::Short => {
-                    let _ = write!(line, "<{pri}>");
+                    let _ = write!(line, "<{level}>");
                 }
                 LogFormat::Rfc3164 => {
                     let _ = write!(line, "<{pri}>");
                     rfc3164_date(&mut line, clock::wall_us() / 1_000_000);
-                    let _ = write!(line, " {} {}[{}]: ", self.host, self.tag, self.pid);
+                    let _ = write!(line, " {}[{}]: ", self.tag, self.pid);
                 }
                 LogFormat::Rfc5424 => {
                     let _ = write!(line, "<{pri}>1 ");

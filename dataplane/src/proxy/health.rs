@@ -305,13 +305,15 @@ fn report_change<D: Driver>(w: &Worker<D>, be: usize, srv: usize, up: bool, o: &
             st.queued.load(Ordering::Relaxed)
         )
     };
+    // HAProxy: syslog alert for DOWN, notice for UP; both are warnings on stderr.
     let level = if up { 5 } else { 1 };
-    emit(w, be, level, &msg);
+    emit(w, be, level, "WARNING", &msg);
     if !up && active + backup == 0 {
         emit(
             w,
             be,
             0,
+            "ALERT",
             &format!("backend '{}' has no server available!", cfg.name),
         );
     }
@@ -347,18 +349,14 @@ fn report_progress<D: Driver>(
             s.rise
         )
     };
-    emit(w, be, 5, &msg);
+    emit(w, be, 5, "WARNING", &msg);
 }
 
-/// Send a process message to the backend's loggers and to stderr (HAProxy prints
-/// these on stderr in the foreground).
-fn emit<D: Driver>(w: &Worker<D>, be: usize, level: u8, msg: &str) {
-    let tag = match level {
-        0..=1 => "ALERT",
-        2..=4 => "WARNING",
-        _ => "NOTICE",
-    };
-    eprintln!("[{tag}]    ({}) : {msg}", std::process::id());
+/// Send a process message to the backend's loggers at syslog `level`, and to stderr
+/// with `tag` (HAProxy prints these on stderr in the foreground).
+fn emit<D: Driver>(w: &Worker<D>, be: usize, level: u8, tag: &str, msg: &str) {
+    let pad = " ".repeat(8usize.saturating_sub(tag.len() + 1));
+    eprintln!("[{tag}]{pad}({}) : {msg}", std::process::id());
     if let Some(sink) = &w.backend_logs[be] {
         sink.send(level, msg.as_bytes());
     }

@@ -164,19 +164,33 @@ impl<D: Driver> Worker<D> {
         });
     }
 
-    fn has_conn_slot(&self, fe: usize) -> bool {
+    /// Claim a connection slot of the process and of the frontend (`maxconn`), both
+    /// or neither.
+    fn try_conn_slot(&self, fe: usize) -> bool {
         let sh = &self.shared;
         let fe_max = sh.config.frontends[fe].maxconn.unwrap_or(sh.maxconn);
-        sh.process.cur() < sh.maxconn && sh.frontends[fe].cur() < fe_max
+        if !sh.process.try_acquire(sh.maxconn) {
+            return false;
+        }
+        if !sh.frontends[fe].try_acquire(fe_max) {
+            sh.process.release();
+            return false;
+        }
+        true
+    }
+
+    /// Wake the accept loops (a slot was freed, or a stop was requested).
+    pub fn wake_accept_loops(&self) {
+        for w in self.accept_waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
     }
 
     fn session_ended(&self, fe: usize) {
         self.shared.frontends[fe].release();
         self.shared.process.release();
         self.sessions.set(self.sessions.get() - 1);
-        for w in self.accept_waiters.borrow_mut().drain(..) {
-            w.wake();
-        }
+        self.wake_accept_loops();
     }
 }
 
@@ -193,44 +207,35 @@ impl<D: Driver> Drop for SessionGuard<D> {
 }
 
 /// Accept connections on one listener and spawn a session for each.
+///
+/// `maxconn`: a connection is accepted, then waits (unserved, like one in the kernel
+/// backlog) until a process and frontend slot can be claimed atomically; the loop
+/// accepts nothing more meanwhile. Soft stop: the connections already queued in the
+/// kernel are accepted and served before the listener closes (closing it with a
+/// non-empty queue would reset them).
 async fn accept_loop<D: Driver>(w: Rc<Worker<D>>, fe: usize, listener: D::Listener) {
     let mode = w.shared.config.frontends[fe].mode;
-    let mut backoff = Timer::new();
+    let mut recheck = Timer::new();
     loop {
-        // Pause while at maxconn (woken when a local session ends; re-checked
-        // periodically for sessions ending on other workers).
-        std::future::poll_fn(|cx| {
-            if w.shared.is_stopping() || w.has_conn_slot(fe) {
-                return Poll::Ready(());
-            }
-            w.accept_waiters.borrow_mut().push(cx.waker().clone());
-            backoff.set_after(Some(Duration::from_millis(20)));
-            if backoff.poll_expired(cx).is_ready() {
-                return Poll::Ready(());
-            }
-            Poll::Pending
-        })
-        .await;
-        if w.shared.is_stopping() {
-            return;
-        }
-        let accepted = std::future::poll_fn(|cx| {
-            if w.shared.is_stopping() {
-                return Poll::Ready(None);
-            }
-            match listener.poll_accept(cx) {
-                Poll::Ready(r) => Poll::Ready(Some(r)),
-                Poll::Pending => {
-                    // Wake periodically to notice a soft stop.
-                    backoff.set_after(Some(Duration::from_millis(200)));
-                    let _ = backoff.poll_expired(cx);
-                    Poll::Pending
+        let stopping = w.shared.is_stopping();
+        let accepted = std::future::poll_fn(|cx| match listener.poll_accept(cx) {
+            Poll::Ready(r) => Poll::Ready(Some(r)),
+            // Stopping: the queue is drained, leave.
+            Poll::Pending if stopping => Poll::Ready(None),
+            Poll::Pending => {
+                // A soft stop wakes this loop through `wake_accept_loops`.
+                w.accept_waiters.borrow_mut().push(cx.waker().clone());
+                if w.shared.is_stopping() {
+                    return Poll::Ready(None);
                 }
+                Poll::Pending
             }
         })
         .await;
         let stream = match accepted {
-            None => return,
+            None if stopping => return,
+            // A stop was requested while waiting: drain what is queued, then leave.
+            None => continue,
             Some(Ok(s)) => s,
             Some(Err(e)) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -239,8 +244,20 @@ async fn accept_loop<D: Driver>(w: Rc<Worker<D>>, fe: usize, listener: D::Listen
                 continue;
             }
         };
-        w.shared.process.acquire();
-        w.shared.frontends[fe].acquire();
+        // Wait for a slot (woken when a local session ends; re-checked periodically
+        // for sessions ending on other workers).
+        std::future::poll_fn(|cx| {
+            if w.try_conn_slot(fe) {
+                return Poll::Ready(());
+            }
+            w.accept_waiters.borrow_mut().push(cx.waker().clone());
+            recheck.set_after(Some(Duration::from_millis(10)));
+            if recheck.poll_expired(cx).is_ready() {
+                cx.waker().wake_by_ref();
+            }
+            Poll::Pending
+        })
+        .await;
         w.sessions.set(w.sessions.get() + 1);
         w.stats.borrow_mut().session(fe);
         let guard = SessionGuard { w: w.clone(), fe };
@@ -267,6 +284,8 @@ pub enum ListenPlan {
 /// One listening socket to open on a worker, for a frontend.
 pub struct ListenSpec {
     pub frontend: usize,
+    /// `file:line` of the `bind` line (for errors).
+    pub location: String,
     pub plan: ListenPlan,
     pub opts: ListenOptions,
 }
@@ -297,8 +316,8 @@ pub fn run_worker<D: Driver>(
             Err(e) => {
                 let fe = &shared.config.frontends[l.frontend];
                 let msg = format!(
-                    "[{}:{}] : Starting frontend {}: cannot bind socket [{}]: {e}",
-                    fe.location.file, fe.location.line, fe.name, ep
+                    "[{}] : Starting frontend {}: cannot bind socket [{}]: {e}",
+                    l.location, fe.name, ep
                 );
                 ready(Err(msg.clone()));
                 return Err(msg);
@@ -320,7 +339,10 @@ pub fn run_worker<D: Driver>(
         || {
             while let Some(m) = inbox.pop() {
                 match m {
-                    Message::SoftStop => shared.stopping.store(true, Ordering::Relaxed),
+                    Message::SoftStop => {
+                        shared.stopping.store(true, Ordering::Relaxed);
+                        w.wake_accept_loops();
+                    }
                     Message::HardStop => hard.set(true),
                     Message::Run(f) => f(&w.stats.borrow()),
                 }

@@ -99,6 +99,30 @@ impl ProxyCounts {
         self.max_conns.fetch_max(n, Ordering::Relaxed);
     }
 
+    /// Count a connection in only if that keeps the count within `max` (one atomic
+    /// step: several workers cannot overshoot together).
+    pub fn try_acquire(&self, max: u32) -> bool {
+        let mut cur = self.cur_conns.load(Ordering::Relaxed);
+        loop {
+            if cur >= max {
+                return false;
+            }
+            match self.cur_conns.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.cum_conns.fetch_add(1, Ordering::Relaxed);
+                    self.max_conns.fetch_max(cur + 1, Ordering::Relaxed);
+                    return true;
+                }
+                Err(now) => cur = now,
+            }
+        }
+    }
+
     pub fn release(&self) {
         self.cur_conns.fetch_sub(1, Ordering::Relaxed);
     }

@@ -261,10 +261,30 @@ impl FormatContext for Ctx<'_> {
             LogVar::CaptureCookieClient | LogVar::CaptureCookieServer => ValueKind::Missing,
             // No captures configured: print nothing (the separator rule folds the
             // blank), as HAProxy does.
-            LogVar::CapturedReqHeaders
-            | LogVar::CapturedResHeaders
-            | LogVar::CapturedReqHeadersList
-            | LogVar::CapturedResHeadersList => ValueKind::Text,
+            LogVar::CapturedReqHeaders => captured(
+                out,
+                &cfg.frontends[self.view.fe].capture_request,
+                &t.cap_req,
+                true,
+            ),
+            LogVar::CapturedResHeaders => captured(
+                out,
+                &cfg.frontends[self.view.fe].capture_response,
+                &t.cap_rsp,
+                true,
+            ),
+            LogVar::CapturedReqHeadersList => captured(
+                out,
+                &cfg.frontends[self.view.fe].capture_request,
+                &t.cap_req,
+                false,
+            ),
+            LogVar::CapturedResHeadersList => captured(
+                out,
+                &cfg.frontends[self.view.fe].capture_response,
+                &t.cap_rsp,
+                false,
+            ),
             LogVar::RequestDate | LogVar::Date => {
                 write_date(out, (t.wall_start / 1000) as i64, 0, true);
                 ValueKind::Text
@@ -275,4 +295,36 @@ impl FormatContext for Ctx<'_> {
             _ => write_txn_log_var(&self.view, var, out).unwrap_or(ValueKind::Missing),
         }
     }
+}
+
+/// `%hr`/`%hs` (`{a|b}`) and `%hrl`/`%hsl` (`a b`): captured header values, with
+/// HAProxy's `#XX` escaping of control characters and of `"`, `#`, `{`, `|`, `}`.
+fn captured(
+    out: &mut Vec<u8>,
+    caps: &[appliance_config::Capture],
+    values: &[Vec<u8>],
+    braces: bool,
+) -> ValueKind {
+    if caps.is_empty() {
+        return ValueKind::Text;
+    }
+    if braces {
+        out.push(b'{');
+    }
+    for i in 0..caps.len() {
+        if i > 0 {
+            out.push(if braces { b'|' } else { b' ' });
+        }
+        for &b in values.get(i).map_or(&[][..], |v| v.as_slice()) {
+            if !(32..127).contains(&b) || matches!(b, b'"' | b'#' | b'{' | b'|' | b'}') {
+                let _ = write!(out, "#{b:02X}");
+            } else {
+                out.push(b);
+            }
+        }
+    }
+    if braces {
+        out.push(b'}');
+    }
+    ValueKind::Text
 }

@@ -262,6 +262,7 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
     conn.buf.consume(head_len);
     t.bytes_out = 0;
 
+    crate::proxy::http::txn::capture(&fe_cfg.capture_response, &t.rsp.headers, &mut t.cap_rsp);
     // Response rules, then the head for the client.
     if let Some(status) = actions::process_response(s, t, be) {
         // http-response deny: the server connection cannot be reused safely.
@@ -371,17 +372,18 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
         return Poll::Pending;
     })
     .await;
-    t.out = if switching {
-        out
-    } else {
-        rsp_pump.take_prefix()
-    };
+    // Count the head before taking the prefix back (it resets the count).
     t.bytes_out += if switching {
         head_off
     } else {
         rsp_pump.prefix_written()
     } as u64
         + rsp_pump.wire_bytes;
+    t.out = if switching {
+        out
+    } else {
+        rsp_pump.take_prefix()
+    };
     t.bytes_in += req_pump.wire_bytes;
     if let Err((term, _)) = body_result {
         t.term = term;

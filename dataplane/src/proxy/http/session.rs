@@ -206,6 +206,11 @@ impl<D: Driver> Session<D> {
         };
         t.bytes_in = head_len as u64;
         capture_request_line(t, self.cbuf.data());
+        txn::capture(
+            &self.w.shared.config.frontends[self.fe].capture_request,
+            &t.req.headers,
+            &mut t.cap_req,
+        );
         self.cbuf.consume(head_len);
 
         // Frontend rules, routing, backend rules.

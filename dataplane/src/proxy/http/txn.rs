@@ -36,6 +36,11 @@ pub struct Txn {
     pub scratch: Vec<u8>,
     /// Rules engine scratch space (sample values, formats).
     pub rs: Scratch,
+    /// `capture request header` values, one per configured capture (empty when the
+    /// header was absent).
+    pub cap_req: Vec<Vec<u8>>,
+    /// `capture response header` values.
+    pub cap_rsp: Vec<Vec<u8>>,
     pub backend: Option<usize>,
     pub server: Option<usize>,
     /// Status sent to the client.
@@ -75,6 +80,8 @@ impl Txn {
             out: Vec::new(),
             scratch: Vec::new(),
             rs: Scratch::new(),
+            cap_req: Vec::new(),
+            cap_rsp: Vec::new(),
             backend: None,
             server: None,
             status: None,
@@ -103,6 +110,8 @@ impl Txn {
         self.request_line.clear();
         self.out.clear();
         self.scratch.clear();
+        self.cap_req.iter_mut().for_each(Vec::clear);
+        self.cap_rsp.iter_mut().for_each(Vec::clear);
         self.backend = None;
         self.server = None;
         self.status = None;
@@ -121,6 +130,25 @@ impl Txn {
         self.redispatched = false;
         self.reused = false;
         self.first = true;
+    }
+}
+
+/// Record the configured header captures of `headers` into `out` (HAProxy's
+/// `capture request|response header <name> len <n>`: the last occurrence, truncated).
+pub fn capture(
+    caps: &[appliance_config::Capture],
+    headers: &crate::h1::HeaderList,
+    out: &mut Vec<Vec<u8>>,
+) {
+    if caps.is_empty() {
+        return;
+    }
+    out.resize_with(caps.len(), Vec::new);
+    for (c, slot) in caps.iter().zip(out.iter_mut()) {
+        slot.clear();
+        if let Some(v) = headers.get_all(c.name.as_bytes()).last() {
+            slot.extend_from_slice(&v[..v.len().min(c.len)]);
+        }
     }
 }
 
