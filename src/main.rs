@@ -131,6 +131,7 @@ fn main() {
     let code = workers::run(
         config,
         workers::RunOptions {
+            debug: opts.debug,
             soft_stop: opts.soft_stop,
             hard_stop: opts.hard_stop,
             quiet: opts.quiet,

@@ -94,6 +94,8 @@ fn plan_listeners(cfg: &Config, maxconn: u32) -> Result<Vec<Planned>, String> {
 
 /// Options of the run decided by the command line.
 pub struct RunOptions {
+    /// `-d`: traffic traces on stderr.
+    pub debug: bool,
     pub soft_stop: Vec<i32>,
     pub hard_stop: Vec<i32>,
     pub quiet: bool,
@@ -127,7 +129,7 @@ pub fn run(config: Config, ro: RunOptions) -> i32 {
     let group = config.global.group.clone();
     let (uid, gid) = (config.global.uid, config.global.gid);
     let chroot = config.global.chroot.clone();
-    let shared = Shared::new(config, maxconn, nbthread);
+    let shared = Shared::new(config, maxconn, nbthread, ro.debug);
 
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let mut mailboxes: Vec<Mailbox<Message>> = Vec::new();

@@ -71,3 +71,40 @@ fn no_config_starts_the_embedded_default() {
         r.head
     );
 }
+
+#[test]
+fn dash_d_traces_requests_and_responses_on_stderr() {
+    // HAProxy's debug mode prints each request and response head, prefixed with
+    // the session id and proxy name (`.clireq`, `.clihdr`, `.srvrep`, `.srvhdr`).
+    let o = common::Origin::start("s1");
+    let fe = common::free_port();
+    let p = Proxy::start_with(
+        &format!(
+            "{}
+frontend fe
+    bind 127.0.0.1:{fe}
+    default_backend be
+backend be
+    server s1 {}
+",
+            common::HTTP_DEFAULTS,
+            o.addr()
+        ),
+        &["-d"],
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(common::get(fe, "/traced").status, 200);
+    let line = p.wait_log(
+        &["fe.clireq", "GET /traced HTTP/1.1"],
+        Duration::from_secs(5),
+    );
+    assert!(line.is_some(), "{}", p.output());
+    assert!(
+        p.wait_log(&["be.srvrep", "HTTP/1.1 200"], Duration::from_secs(5))
+            .is_some(),
+        "{}",
+        p.output()
+    );
+    assert!(p.output().contains("fe.accept("), "{}", p.output());
+}

@@ -18,6 +18,7 @@ pub mod queue;
 pub mod shared;
 pub mod stats;
 pub mod tcp;
+pub mod trace;
 pub mod view;
 
 use std::cell::{Cell, RefCell};
@@ -30,7 +31,7 @@ use std::time::Duration;
 use appliance_config::Mode;
 
 use crate::h1::{H1Error, Limits};
-use crate::io::{Driver, Endpoint, ListenOptions, Listener};
+use crate::io::{Driver, Endpoint, ListenOptions, Listener, Stream};
 use crate::logsink::LogSink;
 use crate::runtime::{self, clock, mailbox::Inbox, Executor, Timer};
 pub use backend::BackendRt;
@@ -262,12 +263,22 @@ async fn accept_loop<D: Driver>(w: Rc<Worker<D>>, fe: usize, listener: D::Listen
         w.stats.borrow_mut().session(fe);
         let guard = SessionGuard { w: w.clone(), fe };
         let accept_us = clock::now_us();
+        let trace_id = w.shared.debug.then(|| {
+            let id = trace::next_id();
+            trace::accept(id, &w.shared.config.frontends[fe].name, stream.peer_addr());
+            id
+        });
         let w2 = w.clone();
         runtime::spawn(async move {
             let _guard = guard;
             match mode {
-                Mode::Http => http::session::serve(w2, fe, stream, accept_us).await,
-                Mode::Tcp => tcp::serve(w2, fe, stream, accept_us).await,
+                Mode::Http => {
+                    http::session::serve(w2.clone(), fe, stream, accept_us, trace_id).await
+                }
+                Mode::Tcp => tcp::serve(w2.clone(), fe, stream, accept_us).await,
+            }
+            if let Some(id) = trace_id {
+                trace::closed(id, &w2.shared.config.frontends[fe].name);
             }
         });
     }

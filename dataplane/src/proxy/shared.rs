@@ -154,10 +154,12 @@ pub struct Shared {
     pub stopping: AtomicBool,
     /// Hard stop requested: leave now.
     pub terminate: AtomicBool,
+    /// Debug mode (`-d`): traffic traces on stderr.
+    pub debug: bool,
 }
 
 impl Shared {
-    pub fn new(config: Config, maxconn: u32, nbthread: usize) -> Arc<Shared> {
+    pub fn new(config: Config, maxconn: u32, nbthread: usize, debug: bool) -> Arc<Shared> {
         let servers = config
             .backends
             .iter()
@@ -190,6 +192,7 @@ impl Shared {
             nbthread,
             stopping: AtomicBool::new(false),
             terminate: AtomicBool::new(false),
+            debug,
         })
     }
 

@@ -259,6 +259,20 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
         }
     };
     t.t_response = Some(clock::now_us());
+    if let Some(id) = s.trace {
+        let line_end = conn.buf.data()[..head_len]
+            .iter()
+            .position(|&b| b == b'\r')
+            .unwrap_or(0);
+        crate::proxy::trace::head(
+            id,
+            &be_cfg.name,
+            "srvrep",
+            "srvhdr",
+            &conn.buf.data()[..line_end],
+            &t.rsp.headers,
+        );
+    }
     conn.buf.consume(head_len);
     t.bytes_out = 0;
 

@@ -58,10 +58,18 @@ pub struct Session<D: Driver> {
     /// at the end of each).
     pub vars: Vars,
     pub accept_us: u64,
+    /// Debug-mode trace id (`-d`).
+    pub trace: Option<u32>,
 }
 
 /// Serve one HTTP client connection until it closes.
-pub async fn serve<D: Driver>(w: Rc<Worker<D>>, fe: usize, client: D::Stream, accept_us: u64) {
+pub async fn serve<D: Driver>(
+    w: Rc<Worker<D>>,
+    fe: usize,
+    client: D::Stream,
+    accept_us: u64,
+    trace: Option<u32>,
+) {
     let mut s = Session {
         w,
         fe,
@@ -71,6 +79,7 @@ pub async fn serve<D: Driver>(w: Rc<Worker<D>>, fe: usize, client: D::Stream, ac
         served: 0,
         vars: Vars::new(),
         accept_us,
+        trace,
     };
     loop {
         let mut t = txn::take();
@@ -206,6 +215,10 @@ impl<D: Driver> Session<D> {
         };
         t.bytes_in = head_len as u64;
         capture_request_line(t, self.cbuf.data());
+        if let Some(id) = self.trace {
+            let fe = &self.frontend().name;
+            crate::proxy::trace::head(id, fe, "clireq", "clihdr", &t.request_line, &t.req.headers);
+        }
         txn::capture(
             &self.w.shared.config.frontends[self.fe].capture_request,
             &t.req.headers,
