@@ -81,6 +81,10 @@ fn main() {
             eprintln!("{d}");
         }
     }
+    // Certificates are loaded and checked now, by `-c` too (as HAProxy does).
+    let Some(tls) = workers::build_tls(&loaded.config, opts.quiet) else {
+        exit(1);
+    };
     if opts.check {
         if !opts.quiet {
             println!("Configuration file is valid");
@@ -130,6 +134,7 @@ fn main() {
     }
     let code = workers::run(
         config,
+        tls,
         workers::RunOptions {
             debug: opts.debug,
             soft_stop: opts.soft_stop,

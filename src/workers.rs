@@ -3,6 +3,9 @@
 //!
 //! Owns: the worker threads, their mailboxes, and the shared listening sockets
 //! (UNIX, abstract, `fd@`) bound once here and handed to each worker as a dup.
+//! TLS contexts (certificates loaded and checked) are built by [`build_tls`] before
+//! anything starts, and shared by all workers.
+//!
 //! Invariants: a start-up bind failure on any worker stops the whole process with an
 //! alert naming the frontend and address; old processes (`-sf`/`-st`) are signalled
 //! only after every new listener is up; SIGUSR1 is a soft stop (finish sessions),
@@ -18,6 +21,7 @@ use appliance_config::{Address, Config};
 use dataplane::io::{Endpoint, ListenOptions};
 use dataplane::proxy::{ListenPlan, ListenSpec, Message, Shared};
 use dataplane::runtime::mailbox::{mailbox, Mailbox};
+use dataplane::tls::TlsContexts;
 use fallback_epoll::EpollDriver;
 
 use crate::os;
@@ -25,6 +29,8 @@ use crate::os;
 /// Where each frontend listens, decided once for all workers.
 struct Planned {
     frontend: usize,
+    /// Index of the bind line in the frontend.
+    bind: usize,
     ep: Endpoint,
     /// A socket bound by the process (shared by all workers), or none (per worker).
     shared_fd: Option<i32>,
@@ -39,7 +45,7 @@ fn plan_listeners(cfg: &Config, maxconn: u32) -> Result<Vec<Planned>, String> {
         if fe.disabled {
             continue;
         }
-        for b in &fe.binds {
+        for (bi, b) in fe.binds.iter().enumerate() {
             let opts = ListenOptions {
                 backlog: b.backlog.or(fe.maxconn).unwrap_or(maxconn).min(65535) as i32,
                 reuse_port: true,
@@ -81,6 +87,7 @@ fn plan_listeners(cfg: &Config, maxconn: u32) -> Result<Vec<Planned>, String> {
             };
             out.push(Planned {
                 frontend: fi,
+                bind: bi,
                 ep,
                 shared_fd,
                 opts,
@@ -103,8 +110,33 @@ pub struct RunOptions {
     pub daemon: Option<os::Daemon>,
 }
 
+/// Build (load and check) every TLS context of `config`: print warnings unless
+/// `quiet`, and the alerts of every error; `None` when there was an error.
+pub fn build_tls(config: &Config, quiet: bool) -> Option<TlsContexts> {
+    let pid = std::process::id();
+    match TlsContexts::build(config) {
+        Ok(t) => {
+            if !quiet {
+                for w in &t.warnings {
+                    eprintln!("[WARNING]  ({pid}) : config : {w}");
+                }
+            }
+            Some(t)
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("[ALERT]    ({pid}) : config : {e}");
+            }
+            eprintln!(
+                "[ALERT]    ({pid}) : config : Fatal errors found in configuration (TLS certificates)."
+            );
+            None
+        }
+    }
+}
+
 /// Run the proxy until stopped. Returns the process exit code.
-pub fn run(config: Config, ro: RunOptions) -> i32 {
+pub fn run(config: Config, tls: TlsContexts, ro: RunOptions) -> i32 {
     let nofile = os::raise_nofile();
     let nbthread = config
         .global
@@ -129,7 +161,7 @@ pub fn run(config: Config, ro: RunOptions) -> i32 {
     let group = config.global.group.clone();
     let (uid, gid) = (config.global.uid, config.global.gid);
     let chroot = config.global.chroot.clone();
-    let shared = Shared::new(config, maxconn, nbthread, ro.debug);
+    let shared = Shared::with_tls(config, maxconn, nbthread, ro.debug, tls);
 
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let mut mailboxes: Vec<Mailbox<Message>> = Vec::new();
@@ -155,6 +187,7 @@ pub fn run(config: Config, ro: RunOptions) -> i32 {
             };
             listens.push(ListenSpec {
                 frontend: p.frontend,
+                bind: p.bind,
                 location: p.location.clone(),
                 plan: plan_kind,
                 opts: p.opts.clone(),

@@ -1,5 +1,6 @@
 //! The README never shows a configuration sluice rejects: every ```haproxy block is
-//! checked with `sluice -c -f`.
+//! checked with `sluice -c -f`. The TLS examples name certificates under
+//! `${CERT_DIR}`: the test generates them there (`-c` loads and checks them).
 
 mod common;
 
@@ -39,11 +40,24 @@ fn every_haproxy_block_of_the_readme_passes_the_check() {
     let blocks = haproxy_blocks(&md);
     assert!(!blocks.is_empty(), "README.md has no ```haproxy block");
     let dir = TempDir::new("readme");
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let pki = common::tls::Pki::new(&certs, "README CA");
+    pki.leaf("www.pem", &["www.example.com"], false);
+    pki.leaf("api.pem", &["api.example.com"], false);
+    pki.leaf("client.pem", &["sluice"], true);
+    pki.ca_file("clients-ca.pem");
+    pki.ca_file("internal-ca.pem");
+    let cert_dir = certs.display().to_string();
     let mut failures = Vec::new();
     for (n, (line, body)) in blocks.iter().enumerate() {
         let cfg = dir.write(&format!("readme-{n}.cfg"), body);
         let cfg = cfg.display().to_string();
-        let out = run(&["-c", "-f", &cfg], &[], Duration::from_secs(10));
+        let out = run(
+            &["-c", "-f", &cfg],
+            &[("CERT_DIR", &cert_dir)],
+            Duration::from_secs(10),
+        );
         if !out.status.success() {
             failures.push(format!(
                 "README.md:{line}: block rejected ({}):\n{}{}",

@@ -17,7 +17,8 @@ use crate::words::EnvLookup;
 pub const COMPAT_VERSION: &str = "3.0";
 
 /// Build features as HAProxy names them, for `feature(NAME)` and `sluice -vv`.
-/// `true` means compiled in and usable.
+/// `true` means compiled in and usable. `OPENSSL` is HAProxy's name for "TLS is
+/// available" (set too by its non-OpenSSL builds); sluice's TLS is rustls.
 pub const FEATURES: &[(&str, bool)] = &[
     ("EPOLL", true),
     ("REUSEPORT", true),
@@ -29,7 +30,7 @@ pub const FEATURES: &[(&str, bool)] = &[
     ("TPROXY", false),
     ("NETFILTER", false),
     ("GETADDRINFO", false),
-    ("OPENSSL", false),
+    ("OPENSSL", true),
     ("QUIC", false),
     ("LUA", false),
     ("PCRE", false),
@@ -55,7 +56,7 @@ pub const ENABLED: &[(&str, bool)] = &[
     ("SERVER-SSL-VERIFY-NONE", false),
 ];
 
-/// The feature list in HAProxy's `-vv` style: `+EPOLL +REUSEPORT … -OPENSSL …`.
+/// The feature list in HAProxy's `-vv` style: `+EPOLL +REUSEPORT … +OPENSSL -QUIC …`.
 pub fn feature_string() -> String {
     FEATURES
         .iter()

@@ -191,6 +191,20 @@ pub(crate) fn finalize(mut ld: Loader<'_>) -> Result<Loaded, ConfigErrors> {
                     "add 'bind <address>:<port>', or declare it as a backend if that was intended",
                 ));
             }
+            let mut seen_lines: Vec<&Location> = vec![];
+            for b in &p.binds {
+                if let (Some(proto), Mode::Tcp) = (&b.proto, p.mode) {
+                    if !seen_lines.contains(&&b.location) {
+                        seen_lines.push(&b.location);
+                        ctx.error(ConfigError::new(
+                            Some(b.location.clone()),
+                            "bind",
+                            format!("'proto {proto}' on bind '{}' needs 'mode http' ({desc} is in 'mode tcp')", b.spec),
+                            "set 'mode http' on the frontend, or remove 'proto'",
+                        ));
+                    }
+                }
+            }
             if p.timeouts.client.is_none() {
                 ctx.warn(Some(&p.location), format!("missing timeouts for {desc}: without 'timeout client' idle clients are kept forever; set 'timeout client' (and 'connect', 'server' on backends)"));
             }
@@ -293,6 +307,18 @@ pub(crate) fn finalize(mut ld: Loader<'_>) -> Result<Loaded, ConfigErrors> {
                     ));
                 },
             );
+            if p.mode == Mode::Tcp {
+                for (s, _) in &p.servers {
+                    if let Some(proto) = &s.proto {
+                        errs.push(ConfigError::new(
+                            Some(s.location.clone()),
+                            "server",
+                            format!("'proto {proto}' on server '{}' needs 'mode http' ({desc} is in 'mode tcp')", s.name),
+                            "set 'mode http' on the backend, or remove 'proto'",
+                        ));
+                    }
+                }
+            }
             for e in errs {
                 ctx.error(e);
             }

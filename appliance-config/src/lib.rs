@@ -8,7 +8,7 @@
 //!             ──► preprocessor (.if/.elif/.else/.endif,    parse/mod.rs + cond.rs
 //!                 .diag/.notice/.warning/.alert)
 //!             ──► sections + keywords                      parse/{global,proxy,options,server,
-//!                 (errors collected, never fatal early)          http,acl,sample,format}.rs
+//!                 (errors collected, never fatal early)          tls,http,acl,sample,format}.rs
 //!             ──► finalize: ids, log global, checks        finalize.rs
 //!             ──► Config (model/)  or  ConfigErrors (error.rs)
 //! ```
@@ -61,9 +61,10 @@ use std::path::PathBuf;
 pub use cond::{feature_string, COMPAT_VERSION, ENABLED, FEATURES};
 pub use error::{ConfigError, ConfigErrors, Diagnostic, Location, Severity};
 pub use model::{
-    Address, Backend, Balance, Bind, Capture, CheckExpect, Config, CpuMap, ErrorPage, ForwardFor,
-    Frontend, Global, HashType, HttpCheck, HttpConnMode, HttpErrors, HttpReuse, LogDest,
-    LogHeaderFormat, LogLevel, Logger, Mode, Server, Timeouts, Tune,
+    Address, Backend, Balance, Bind, BindTls, Capture, CheckExpect, Config, CpuMap, ErrorPage,
+    ForwardFor, Frontend, Global, HashType, HttpCheck, HttpConnMode, HttpErrors, HttpReuse,
+    LogDest, LogHeaderFormat, LogLevel, Logger, Mode, Server, ServerTls, Timeouts, TlsVersion,
+    Tune, Verify,
 };
 pub use parse::global::MAX_THREADS;
 

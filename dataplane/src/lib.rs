@@ -7,6 +7,7 @@
 //! - [`rules`]: evaluation of ACLs, sample expressions and log/header formats;
 //! - [`lb`]: load-balancing decisions (sans-IO);
 //! - [`buf`], [`tunnel`], [`logsink`]: pooled buffers, byte forwarding, log delivery;
+//! - [`tls`]: TLS termination and TLS to servers (rustls), certificates, SNI;
 //! - [`proxy`]: the pipeline of a worker — listeners, HTTP and TCP sessions,
 //!   backends (queue, connect, retries, idle pool), health checks, logging.
 //!
@@ -22,4 +23,5 @@ pub mod logsink;
 pub mod proxy;
 pub mod rules;
 pub mod runtime;
+pub mod tls;
 pub mod tunnel;

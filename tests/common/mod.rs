@@ -9,6 +9,7 @@ pub mod client;
 pub mod http;
 pub mod origin;
 pub mod proxy;
+pub mod tls;
 
 use std::time::{Duration, Instant};
 

@@ -425,6 +425,13 @@ backend only2
         "no second DOWN line:\n{}",
         sluice.output()
     );
+    // `only2` checks its own s2: wait for that verdict too before expecting the
+    // immediate 503 (until then a request may still try, and time out on, the link).
+    assert!(
+        wait_count(&sluice, &["only2/s2", "is DOWN"], 2, Duration::from_secs(5)),
+        "no second DOWN line for only2/s2:\n{}",
+        sluice.output()
+    );
     let l = client(&t, &["get", &addr, "/only2/", "1"]);
     assert!(l[0].starts_with("503 "), "{l:?}");
     assert!(

@@ -5,7 +5,10 @@
 //! [`Location`]; every `use_backend` with a static name and every `default_backend`
 //! names an existing backend of the same mode; `log global` has been replaced by the
 //! global loggers; `errorfiles` references have been resolved into `errorfiles`
-//! pages; all durations are HAProxy-checked (fit in 2^31-1 ms).
+//! pages; all durations are HAProxy-checked (fit in 2^31-1 ms); TLS settings
+//! ([`BindTls`], [`ServerTls`]) have the global defaults applied, their paths
+//! resolved (`crt-base`, `ca-base`) and existing, a CA file whenever peers are
+//! verified, and a non-empty TLS version range.
 
 pub mod format;
 pub mod rules;
@@ -203,8 +206,146 @@ impl Default for Tune {
     }
 }
 
-/// The `global` section.
+/// A TLS protocol version sluice can speak (rustls supports TLS 1.2 and 1.3 only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TlsVersion {
+    /// `TLSv1.2`.
+    Tls12,
+    /// `TLSv1.3`.
+    Tls13,
+}
+
+impl TlsVersion {
+    /// Configuration spelling (`TLSv1.2`, `TLSv1.3`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsVersion::Tls12 => "TLSv1.2",
+            TlsVersion::Tls13 => "TLSv1.3",
+        }
+    }
+}
+
+/// Peer certificate verification (`verify none|optional|required`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Verify {
+    /// No certificate is asked for (bind) or checked (server).
+    #[default]
+    None,
+    /// Bind only: a client certificate is asked for; when one is sent it must verify.
+    Optional,
+    /// A valid certificate is required.
+    Required,
+}
+
+impl Verify {
+    /// Configuration spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verify::None => "none",
+            Verify::Optional => "optional",
+            Verify::Required => "required",
+        }
+    }
+}
+
+/// TLS settings of a `bind … ssl` line, global defaults already applied.
+///
+/// Paths are resolved (`crt-base`, `ca-base`) and exist at load time; whether the
+/// PEM contents are valid, match their key and are not expired is checked by the data
+/// plane at start-up.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct BindTls {
+    /// Certificate files in order (`crt <file|dir>`, repeatable; a directory
+    /// contributes its files in lexical order, skipping `*.key`, `*.ocsp`,
+    /// `*.issuer`, `*.sctl`, `*.dh` and dot-files). The first one is the default
+    /// certificate (no SNI or no match). A PEM without a private key has it in
+    /// `<file>.key` (HAProxy's `ssl-load-extra-files` default).
+    pub certs: Vec<PathBuf>,
+    /// ALPN protocols offered, in preference order (`alpn h2,http/1.1`); empty: no
+    /// ALPN.
+    pub alpn: Vec<String>,
+    /// Lowest version (`ssl-min-ver`, `no-tlsv12`, global `ssl-default-bind-options`);
+    /// `None`: TLS 1.2.
+    pub min_ver: Option<TlsVersion>,
+    /// Highest version (`ssl-max-ver`, `no-tlsv13`, …); `None`: TLS 1.3.
+    pub max_ver: Option<TlsVersion>,
+    /// TLS 1.3 suites (`ciphersuites`, default global `ssl-default-bind-ciphersuites`),
+    /// as written (colon-separated IANA names).
+    pub ciphersuites: Option<String>,
+    /// TLS 1.2 OpenSSL cipher list (`ciphers`, default global
+    /// `ssl-default-bind-ciphers`), as written.
+    pub ciphers: Option<String>,
+    /// Client certificates (`verify`, default `none`).
+    pub verify: Verify,
+    /// CA bundle for client certificates (`ca-file`, `ca-base` applied); always set
+    /// when `verify` is not `None`.
+    pub ca_file: Option<PathBuf>,
+    /// `prefer-client-ciphers` (bind or `ssl-default-bind-options`): follow the
+    /// client's cipher order; HAProxy's default (false) is the server's order.
+    pub prefer_client_ciphers: bool,
+    /// `no-tls-tickets` (bind or `ssl-default-bind-options`): no session tickets
+    /// (HAProxy's default is to issue them).
+    pub no_tls_tickets: bool,
+    /// `strict-sni`: refuse the handshake when no certificate matches the SNI
+    /// (instead of answering with the default certificate).
+    pub strict_sni: bool,
+    /// Where the bind line is.
+    pub location: Location,
+}
+
+/// TLS settings of a `server … ssl`, defaults (`default-server`, global
+/// `ssl-default-server-*`, `ssl-server-verify`) already applied.
 #[derive(Clone, Debug, Default)]
+pub struct ServerTls {
+    /// `verify none|required`; default from global `ssl-server-verify` (HAProxy's
+    /// default: required).
+    pub verify: Verify,
+    /// CA bundle to verify the server (`ca-file`, `ca-base` applied); always set when
+    /// `verify` is `Required`.
+    pub ca_file: Option<PathBuf>,
+    /// `sni <expr>`; `None`: the request's Host (the data plane does that).
+    pub sni: Option<crate::model::sample::SampleExpr>,
+    /// ALPN protocols offered (`alpn h2,http/1.1`); empty: no ALPN.
+    pub alpn: Vec<String>,
+    /// Client certificate and key PEM (`crt`, `crt-base` applied).
+    pub crt: Option<PathBuf>,
+    /// Lowest version (`ssl-min-ver`, `no-tlsv12`, `ssl-default-server-options`).
+    pub min_ver: Option<TlsVersion>,
+    /// Highest version.
+    pub max_ver: Option<TlsVersion>,
+    /// TLS 1.3 suites (`ciphersuites`, default global
+    /// `ssl-default-server-ciphersuites`), as written.
+    pub ciphersuites: Option<String>,
+    /// TLS 1.2 OpenSSL cipher list (`ciphers`, default global
+    /// `ssl-default-server-ciphers`), as written.
+    pub ciphers: Option<String>,
+    /// `no-tls-tickets` (server or `ssl-default-server-options`): do not resume
+    /// with session tickets.
+    pub no_tls_tickets: bool,
+    /// Where the server line is.
+    pub location: Location,
+}
+
+impl PartialEq for ServerTls {
+    fn eq(&self, o: &Self) -> bool {
+        self.verify == o.verify
+            && self.ca_file == o.ca_file
+            && self.sni.as_ref().map(|e| &e.text) == o.sni.as_ref().map(|e| &e.text)
+            && self.alpn == o.alpn
+            && self.crt == o.crt
+            && self.min_ver == o.min_ver
+            && self.max_ver == o.max_ver
+            && self.ciphersuites == o.ciphersuites
+            && self.ciphers == o.ciphers
+            && self.no_tls_tickets == o.no_tls_tickets
+            && self.location == o.location
+    }
+}
+
+impl Eq for ServerTls {}
+
+/// The `global` section.
+#[derive(Clone, Debug)]
 pub struct Global {
     /// Where the (first) `global` section starts.
     pub location: Option<Location>,
@@ -246,6 +387,75 @@ pub struct Global {
     pub zero_warning: bool,
     /// `expose-experimental-directives`.
     pub experimental: bool,
+    /// `crt-base`: directory for relative certificate paths.
+    pub crt_base: Option<PathBuf>,
+    /// `ca-base`: directory for relative CA file paths.
+    pub ca_base: Option<PathBuf>,
+    /// `ssl-default-bind-ciphers` (TLS 1.2 OpenSSL cipher list, as written).
+    pub ssl_default_bind_ciphers: Option<String>,
+    /// `ssl-default-bind-ciphersuites` (TLS 1.3 suites, as written).
+    pub ssl_default_bind_ciphersuites: Option<String>,
+    /// `ssl-default-bind-options ssl-min-ver …` / `no-tlsv12` / `force-tlsv13`.
+    pub ssl_default_bind_min_ver: Option<TlsVersion>,
+    /// `ssl-default-bind-options ssl-max-ver …` / `no-tlsv13` / `force-tlsv12`.
+    pub ssl_default_bind_max_ver: Option<TlsVersion>,
+    /// `ssl-default-bind-options prefer-client-ciphers`.
+    pub ssl_default_bind_prefer_client_ciphers: bool,
+    /// `ssl-default-bind-options no-tls-tickets`.
+    pub ssl_default_bind_no_tls_tickets: bool,
+    /// `ssl-default-server-ciphers`.
+    pub ssl_default_server_ciphers: Option<String>,
+    /// `ssl-default-server-ciphersuites`.
+    pub ssl_default_server_ciphersuites: Option<String>,
+    /// `ssl-default-server-options ssl-min-ver …`.
+    pub ssl_default_server_min_ver: Option<TlsVersion>,
+    /// `ssl-default-server-options ssl-max-ver …`.
+    pub ssl_default_server_max_ver: Option<TlsVersion>,
+    /// `ssl-default-server-options no-tls-tickets`.
+    pub ssl_default_server_no_tls_tickets: bool,
+    /// `ssl-server-verify none|required` (default `required`, as HAProxy).
+    pub ssl_server_verify: Verify,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            location: None,
+            daemon: false,
+            maxconn: None,
+            nbthread: None,
+            cpu_maps: vec![],
+            loggers: vec![],
+            log_tag: None,
+            pidfile: None,
+            user: None,
+            group: None,
+            uid: None,
+            gid: None,
+            chroot: None,
+            hard_stop_after: None,
+            ulimit_n: None,
+            tune: Tune::default(),
+            description: None,
+            node: None,
+            zero_warning: false,
+            experimental: false,
+            crt_base: None,
+            ca_base: None,
+            ssl_default_bind_ciphers: None,
+            ssl_default_bind_ciphersuites: None,
+            ssl_default_bind_min_ver: None,
+            ssl_default_bind_max_ver: None,
+            ssl_default_bind_prefer_client_ciphers: false,
+            ssl_default_bind_no_tls_tickets: false,
+            ssl_default_server_ciphers: None,
+            ssl_default_server_ciphersuites: None,
+            ssl_default_server_min_ver: None,
+            ssl_default_server_max_ver: None,
+            ssl_default_server_no_tls_tickets: false,
+            ssl_server_verify: Verify::Required,
+        }
+    }
 }
 
 impl Global {
@@ -294,6 +504,11 @@ pub struct Bind {
     pub v6only: bool,
     /// `id`.
     pub id: Option<u32>,
+    /// TLS (`ssl` on the line); `None`: clear text.
+    pub tls: Option<BindTls>,
+    /// `proto h1|h2`: force the HTTP version instead of detecting it (ALPN or the
+    /// HTTP/2 preface).
+    pub proto: Option<String>,
     /// Where it was declared.
     pub location: Location,
 }
@@ -466,6 +681,14 @@ pub struct Server {
     pub check_addr: Option<IpAddr>,
     /// `port`: health-check port.
     pub check_port: Option<u16>,
+    /// TLS to the server (`ssl`); `None`: clear text.
+    pub tls: Option<ServerTls>,
+    /// Health checks over TLS: `check-ssl`, or implied by `ssl` without a check
+    /// `port`/`addr` (HAProxy); `no-check-ssl` turns it off.
+    pub check_ssl: bool,
+    /// `proto h1|h2`: the HTTP version spoken to the server (`None`: by ALPN over TLS,
+    /// else HTTP/1.1).
+    pub proto: Option<String>,
     /// Where it was declared.
     pub location: Location,
 }

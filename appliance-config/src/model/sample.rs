@@ -161,9 +161,25 @@ pub enum Fetch {
     ResVer,
     /// `http_first_req`: the first request of the connection.
     HttpFirstReq,
-    /// `ssl_fc`: the client connection uses TLS (always false in this build: no TLS
-    /// listener can be configured).
+    /// `ssl_fc`: the client connection uses TLS.
     SslFc,
+    /// `ssl_fc_sni`: the server name the client sent (absent without SNI or TLS).
+    SslFcSni,
+    /// `ssl_fc_alpn`: the negotiated ALPN protocol (absent when none).
+    SslFcAlpn,
+    /// `ssl_fc_protocol`: the TLS version, e.g. `TLSv1.3`.
+    SslFcProtocol,
+    /// `ssl_fc_cipher`: the negotiated cipher suite name.
+    SslFcCipher,
+    /// `ssl_c_used` / `ssl_fc_has_crt`: the client sent a certificate (absent on
+    /// clear connections).
+    SslCUsed,
+    /// `ssl_c_verify`: the client certificate's verification result (0: ok, also
+    /// when no certificate was sent; absent on clear connections).
+    SslCVerify,
+    /// `ssl_c_s_dn([entry[,occ[,format]]])` (subject) and `ssl_c_i_dn(…)` (issuer)
+    /// of the client certificate.
+    SslCDn(DnFetch),
     /// `str(text)`: a constant string.
     Str(String),
     /// `int(n)`: a constant integer.
@@ -172,6 +188,22 @@ pub enum Fetch {
     Bool(bool),
     /// `be_name` / `fe_name` / `srv_name`: proxy names of the transaction.
     ProxyName(NameKind),
+}
+
+/// Arguments of `ssl_c_s_dn` / `ssl_c_i_dn`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DnFetch {
+    /// `false`: the subject (`ssl_c_s_dn`); `true`: the issuer (`ssl_c_i_dn`).
+    pub issuer: bool,
+    /// One entry (`CN`, `O`, …, compared case-sensitively as OpenSSL's short names);
+    /// `None`: the whole DN.
+    pub entry: Option<String>,
+    /// Which occurrence of `entry`: 1-based from the start, negative from the end
+    /// (HAProxy's default: 1, the first).
+    pub occ: i64,
+    /// Whole DN in RFC 2253 form (`CN=y,O=x,C=FR`: reversed, comma-separated,
+    /// special characters escaped) instead of OpenSSL's one-line `/C=FR/O=x/CN=y`.
+    pub rfc2253: bool,
 }
 
 /// What `ProxyName` names.
@@ -199,19 +231,26 @@ impl Fetch {
             | Fetch::ReqVer
             | Fetch::ResVer
             | Fetch::Str(_)
-            | Fetch::ProxyName(_) => SampleType::Str,
+            | Fetch::ProxyName(_)
+            | Fetch::SslFcSni
+            | Fetch::SslFcAlpn
+            | Fetch::SslFcProtocol
+            | Fetch::SslFcCipher
+            | Fetch::SslCDn(_) => SampleType::Str,
             Fetch::HdrCnt { .. }
             | Fetch::HdrVal { .. }
             | Fetch::Status
             | Fetch::SrcPort
             | Fetch::DstPort
             | Fetch::Nbsrv(_)
+            | Fetch::SslCVerify
             | Fetch::Int(_) => SampleType::Int,
             Fetch::HdrIp { .. } | Fetch::Src | Fetch::Dst => SampleType::Ip,
             Fetch::AlwaysTrue
             | Fetch::AlwaysFalse
             | Fetch::HttpFirstReq
             | Fetch::SslFc
+            | Fetch::SslCUsed
             | Fetch::Bool(_) => SampleType::Bool,
             Fetch::Var(_) => SampleType::Any,
         }

@@ -31,6 +31,9 @@ fn acl_alias(name: &str) -> Option<(&'static str, MatchMethod)> {
         ("urlp", "urlp"),
         ("url_param", "urlp"),
         ("query", "query"),
+        ("ssl_fc_sni", "ssl_fc_sni"),
+        ("ssl_c_s_dn", "ssl_c_s_dn"),
+        ("ssl_c_i_dn", "ssl_c_i_dn"),
     ];
     let (base, suffix) = name.rsplit_once('_')?;
     let method = match suffix {
@@ -52,7 +55,7 @@ fn acl_alias(name: &str) -> Option<(&'static str, MatchMethod)> {
 /// All names usable as an ACL criterion (fetches and aliases), for did-you-mean.
 fn criterion_names() -> Vec<String> {
     let mut v: Vec<String> = FETCHES.iter().map(|s| s.to_string()).collect();
-    for b in ["path", "url", "base", "hdr", "shdr", "urlp"] {
+    for b in ["path", "url", "base", "hdr", "shdr", "urlp", "ssl_fc_sni"] {
         for s in ["beg", "end", "sub", "reg", "dir", "dom", "len"] {
             v.push(format!("{b}_{s}"));
         }

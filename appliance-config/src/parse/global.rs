@@ -42,6 +42,17 @@ const GLOBAL_KEYWORDS: &[&str] = &[
     "presetenv",
     "unsetenv",
     "resetenv",
+    "crt-base",
+    "ca-base",
+    "ssl-default-bind-ciphers",
+    "ssl-default-bind-ciphersuites",
+    "ssl-default-bind-options",
+    "ssl-default-server-ciphers",
+    "ssl-default-server-ciphersuites",
+    "ssl-default-server-options",
+    "ssl-server-verify",
+    "tune.ssl.default-dh-param",
+    "ssl-dh-param-file",
 ];
 
 fn level(s: &str) -> Option<LogLevel> {
@@ -411,6 +422,9 @@ pub(crate) fn global_kw(ctx: &mut Ctx<'_>, ln: &Ln<'_>) -> R {
             ));
         }
         _ => {
+            if let Some(r) = super::tls::global_tls_kw(ctx, ln) {
+                return r;
+            }
             if let Some(why) = super::refused::unsupported_global_kw(kw) {
                 return Err(ln.err(kw, format!("'{kw}' is not supported by sluice"), why));
             }

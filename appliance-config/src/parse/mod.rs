@@ -19,6 +19,7 @@ pub(crate) mod proxy;
 pub(crate) mod refused;
 pub(crate) mod sample;
 pub(crate) mod server;
+pub(crate) mod tls;
 pub(crate) mod units;
 
 use std::collections::{BTreeMap, HashMap};

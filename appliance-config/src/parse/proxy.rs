@@ -311,14 +311,14 @@ pub(crate) fn proxy_kw(ctx: &mut Ctx<'_>, px: &mut ProxyConf, ln: &Ln<'_>) -> R 
             }
         }
         "bind" => {
-            let b = parse_bind_line(ln)?;
+            let b = parse_bind_line(ctx, ln)?;
             px.binds.extend(b);
         }
         "server" => {
-            let s = parse_server_line(ln, &px.default_server)?;
+            let s = parse_server_line(ctx, ln, &px.default_server)?;
             px.servers.push(s);
         }
-        "default-server" => parse_default_server(ln, &mut px.default_server)?,
+        "default-server" => parse_default_server(ctx, ln, &mut px.default_server)?,
         "timeout" => timeout(ctx, px, ln)?,
         "maxconn" => {
             if ln.w.len() != 2 {

@@ -18,7 +18,7 @@ pub(crate) fn section(kw: &str) -> Option<&'static str> {
         "ring" => "log rings are not supported yet",
         "log-forward" => "log forwarding is not supported",
         "fcgi-app" => "FastCGI applications are not supported",
-        "crt-store" => "TLS is not in this build yet",
+        "crt-store" => "certificate stores are not supported yet; name certificates with 'crt' on bind lines (and 'crt-base' in global)",
         "traces" => "traces are not supported",
         "acme" => "ACME certificate management is not supported",
         "dynamic-update" => "dynamic updates are not supported",
@@ -123,7 +123,7 @@ pub(crate) fn unsupported_option(opt: &str) -> Option<&'static str> {
         "persist" | "prefer-last-server" => "persistence options are not supported yet",
         "socket-stats" | "contstats" => "per-listener statistics are not supported yet",
         "transparent" => "transparent proxying is not supported",
-        "ssl-hello-chk" => "TLS is not in this build yet",
+        "ssl-hello-chk" => "SSLv3 hello checks are not supported; use 'check-ssl' on the server for TLS health checks",
         "mysql-check" | "pgsql-check" | "redis-check" | "smtpchk" | "ldap-check" | "spop-check"
         | "tcp-check" | "external-check" => "only TCP-connect and HTTP health checks are supported",
         "accept-invalid-http-request"
@@ -145,7 +145,8 @@ pub(crate) fn unsupported_option(opt: &str) -> Option<&'static str> {
         "http-restrict-req-hdr-names" => "sluice rejects invalid header names always",
         "http-ignore-probes" => "'option http-ignore-probes' is not supported yet",
         "idle-close-on-response" => "'option idle-close-on-response' is not supported yet",
-        "spop-check-bogus" | "httpslog" => "TLS is not in this build yet",
+        "spop-check-bogus" => "SPOP checks are not supported",
+        "httpslog" => "'option httpslog' is not supported yet; use 'option httplog' or a 'log-format' with %[ssl_fc_protocol] and %[ssl_fc_cipher]",
         "dontlog-normal" => "'option dontlog-normal' is not supported yet",
         _ => return None,
     })
@@ -153,16 +154,6 @@ pub(crate) fn unsupported_option(opt: &str) -> Option<&'static str> {
 
 /// Global keywords HAProxy has and sluice does not support (yet): the reason.
 pub(crate) fn unsupported_global_kw(kw: &str) -> Option<&'static str> {
-    if kw.starts_with("ssl-")
-        || kw.starts_with("tune.ssl.")
-        || kw == "ca-base"
-        || kw == "crt-base"
-        || kw == "key-base"
-        || kw == "maxsslconn"
-        || kw == "maxsslrate"
-    {
-        return Some("TLS is not in this build yet");
-    }
     if kw.starts_with("lua-") || kw.starts_with("tune.lua.") {
         return Some("Lua is not supported");
     }

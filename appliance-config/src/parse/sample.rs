@@ -10,7 +10,7 @@ use regex::bytes::RegexBuilder;
 use super::units::Fail;
 use crate::error::did_you_mean;
 use crate::model::sample::{
-    ArithOp, Converter, Fetch, HdrSide, NameKind, SampleExpr, VarName, VarScope,
+    ArithOp, Converter, DnFetch, Fetch, HdrSide, NameKind, SampleExpr, VarName, VarScope,
 };
 
 /// Fetch names sluice evaluates.
@@ -59,6 +59,15 @@ pub(crate) const FETCHES: &[&str] = &[
     "resp_ver",
     "http_first_req",
     "ssl_fc",
+    "ssl_fc_sni",
+    "ssl_fc_alpn",
+    "ssl_fc_protocol",
+    "ssl_fc_cipher",
+    "ssl_fc_has_crt",
+    "ssl_c_used",
+    "ssl_c_verify",
+    "ssl_c_s_dn",
+    "ssl_c_i_dn",
     "str",
     "int",
     "bool",
@@ -237,7 +246,23 @@ fn side(name: &str) -> HdrSide {
 
 fn refused_fetch(name: &str) -> Option<Fail> {
     let why = if name.starts_with("ssl_") || name.starts_with("ssl.") {
-        "TLS is not in this build yet"
+        let supported = "sluice has ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_fc_protocol, ssl_fc_cipher, ssl_fc_has_crt, ssl_c_used, ssl_c_verify, ssl_c_s_dn and ssl_c_i_dn";
+        // A one-letter typo of a supported fetch is more likely than a real fetch.
+        if let Some(s) = FETCHES
+            .iter()
+            .find(|f| f.starts_with("ssl_") && crate::error::edit_distance(name, f) == 1)
+        {
+            return Some((
+                format!("unknown sample fetch '{name}'"),
+                format!("did you mean '{s}'? ({supported})"),
+            ));
+        }
+        return Some((
+            format!("sample fetch '{name}' is not supported by sluice"),
+            format!("this TLS fetch is not supported yet; {supported}"),
+        ));
+    } else if name.starts_with("req.ssl_") || name.starts_with("req_ssl_") {
+        "TLS ClientHello inspection needs TCP content rules, which are not supported yet; with 'ssl' on the bind use ssl_fc_sni"
     } else if name.starts_with("sc_")
         || name.starts_with("sc0_")
         || name.starts_with("sc1_")
@@ -264,6 +289,57 @@ fn refused_fetch(name: &str) -> Option<Fail> {
     ))
 }
 
+/// `ssl_c_s_dn([<entry>[,<occ>[,<format>]]])`.
+fn dn_args(name: &str, a: &Option<Vec<String>>) -> Result<DnFetch, Fail> {
+    let usage = format!("write '{name}', '{name}(CN)', '{name}(CN,-1)' or '{name}(,0,rfc2253)'");
+    let v = a.clone().unwrap_or_default();
+    if v.len() > 3 {
+        return Err((format!("fetch '{name}' takes at most 3 arguments"), usage));
+    }
+    let entry = v.first().filter(|e| !e.is_empty()).cloned();
+    if let Some(e) = &entry {
+        if !e
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        {
+            return Err((
+                format!("'{e}' is not a distinguished-name entry in '{name}'"),
+                "name an entry by its short name (CN, O, OU, C, L, ST, emailAddress) or its OID"
+                    .into(),
+            ));
+        }
+    }
+    let occ = match v.get(1).filter(|o| !o.is_empty()) {
+        Some(o) => parse_i64(o, &format!("occurrence of '{name}'"))?,
+        None => 0,
+    };
+    if entry.is_none() && occ != 0 {
+        return Err((format!("an occurrence in '{name}' needs an entry"), usage));
+    }
+    let rfc2253 = match v.get(2).map(String::as_str) {
+        None | Some("") => false,
+        Some("rfc2253") if entry.is_none() => true,
+        Some("rfc2253") => {
+            return Err((
+                format!("the format of '{name}' applies to the whole DN, not to one entry"),
+                format!("write '{name}(,0,rfc2253)', or drop the format"),
+            ))
+        }
+        Some(f) => {
+            return Err((
+                format!("unknown DN format '{f}' in '{name}'"),
+                "the only format is 'rfc2253'; without it the DN reads /C=../O=../CN=..".into(),
+            ))
+        }
+    };
+    Ok(DnFetch {
+        issuer: name == "ssl_c_i_dn",
+        entry,
+        occ: if occ == 0 { 1 } else { occ },
+        rfc2253,
+    })
+}
+
 fn parse_fetch(name: &str, args: Option<&str>) -> Result<Fetch, Fail> {
     let a: Option<Vec<String>> = args.map(split_args);
     let f = match name {
@@ -283,6 +359,13 @@ fn parse_fetch(name: &str, args: Option<&str>) -> Result<Fetch, Fail> {
         "res.ver" | "resp_ver" => Fetch::ResVer,
         "http_first_req" => Fetch::HttpFirstReq,
         "ssl_fc" => Fetch::SslFc,
+        "ssl_fc_sni" => Fetch::SslFcSni,
+        "ssl_fc_alpn" => Fetch::SslFcAlpn,
+        "ssl_fc_protocol" => Fetch::SslFcProtocol,
+        "ssl_fc_cipher" => Fetch::SslFcCipher,
+        "ssl_c_used" | "ssl_fc_has_crt" => Fetch::SslCUsed,
+        "ssl_c_verify" => Fetch::SslCVerify,
+        "ssl_c_s_dn" | "ssl_c_i_dn" => Fetch::SslCDn(dn_args(name, &a)?),
         "fe_name" => Fetch::ProxyName(NameKind::Frontend),
         "be_name" => Fetch::ProxyName(NameKind::Backend),
         "srv_name" => Fetch::ProxyName(NameKind::Server),
@@ -403,6 +486,12 @@ fn parse_fetch(name: &str, args: Option<&str>) -> Result<Fetch, Fail> {
         | Fetch::ResVer
         | Fetch::HttpFirstReq
         | Fetch::SslFc
+        | Fetch::SslFcSni
+        | Fetch::SslFcAlpn
+        | Fetch::SslFcProtocol
+        | Fetch::SslFcCipher
+        | Fetch::SslCUsed
+        | Fetch::SslCVerify
         | Fetch::ProxyName(_) => no_args(name, &a)?,
         _ => {}
     }

@@ -2,50 +2,127 @@
 //!
 //! Owns: [`parse_bind_line`], [`parse_server_line`], [`parse_default_server`] and
 //! the server option set [`ServerOpts`]. Invariant: options sluice cannot honour
-//! (TLS, PROXY protocol, cookies, slow start, …) are refused, never dropped.
+//! (PROXY protocol, cookies, slow start, OCSP, CRLs, …) are refused, never dropped;
+//! TLS options that have no effect where they are written leave a warning (or an
+//! error on a bind line without `ssl`).
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::addr::{parse_bind, parse_server};
+use super::sample::parse_sample;
+use super::tls::{
+    cert_paths, check_versions, file_path, parse_alpn, parse_proto, parse_verify, parse_version,
+    version_flag,
+};
 use super::units::{parse_time, parse_u32_in};
-use super::{Ln, R};
+use super::{Ctx, Ln, R};
 use crate::error::did_you_mean;
-use crate::model::{Address, Bind, Server};
+use crate::model::sample::SampleExpr;
+use crate::model::{Address, Bind, BindTls, Server, ServerTls, TlsVersion, Verify};
 
-const BIND_OPTS: &[&str] = &["name", "backlog", "maxconn", "v4v6", "v6only", "id"];
+const BIND_OPTS: &[&str] = &[
+    "name",
+    "backlog",
+    "maxconn",
+    "v4v6",
+    "v6only",
+    "id",
+    "ssl",
+    "crt",
+    "alpn",
+    "no-alpn",
+    "ssl-min-ver",
+    "ssl-max-ver",
+    "ciphers",
+    "ciphersuites",
+    "verify",
+    "ca-file",
+    "no-sslv3",
+    "no-tlsv10",
+    "no-tlsv11",
+    "no-tlsv12",
+    "no-tlsv13",
+    "force-tlsv12",
+    "force-tlsv13",
+    "prefer-client-ciphers",
+    "no-tls-tickets",
+    "strict-sni",
+    "proto",
+];
+
+/// Refused TLS options (bind and server): the reason and the hint.
+fn tls_refused(o: &str) -> Option<(&'static str, &'static str)> {
+    Some(match o {
+        "crt-list" => (
+            "certificate lists ('crt-list') are not supported yet",
+            "give each certificate with 'crt <file>' (repeatable) or 'crt <directory>'",
+        ),
+        "ocsp-update" => (
+            "OCSP stapling ('ocsp-update') is not supported yet",
+            "remove 'ocsp-update'",
+        ),
+        "ca-verify-file" => (
+            "'ca-verify-file' is not supported yet",
+            "put every CA in the 'ca-file' bundle",
+        ),
+        "crl-file" => (
+            "certificate revocation lists ('crl-file') are not supported yet",
+            "remove 'crl-file'",
+        ),
+        "npn" => (
+            "NPN is obsolete (replaced by ALPN) and not supported",
+            "use 'alpn', e.g. 'alpn h2,http/1.1'",
+        ),
+        "curves" | "ecdhe" => (
+            "choosing key-exchange groups is not supported yet",
+            "remove it; rustls offers X25519, P-256 and P-384 (and post-quantum hybrids)",
+        ),
+        "sigalgs" | "client-sigalgs" => (
+            "choosing signature algorithms is not supported yet",
+            "remove it; rustls offers only modern signature algorithms",
+        ),
+        "allow-0rtt" => ("TLS 1.3 early data (0-RTT) is not supported yet", "remove 'allow-0rtt'"),
+        "generate-certificates" | "ca-sign-file" | "ca-sign-pass" => (
+            "generating certificates on the fly is not supported",
+            "give the certificates with 'crt'",
+        ),
+        "tls-ticket-keys" => (
+            "'tls-ticket-keys' is not supported yet",
+            "remove it; session-ticket keys are generated and rotated by sluice",
+        ),
+        "ca-ignore-err" | "crt-ignore-err" => (
+            "ignoring certificate verification errors is not supported",
+            "fix the certificates, or use 'verify optional' and test 'ssl_c_verify'",
+        ),
+        "no-ca-names" => ("'no-ca-names' is not supported yet", "remove it"),
+        "ssl-engine" | "ssl-mode-async" => (
+            "OpenSSL engines do not exist in sluice's TLS library (rustls)",
+            "remove it",
+        ),
+        "verifyhost" => (
+            "'verifyhost' is not supported yet",
+            "the server certificate is checked against the SNI ('sni <expr>', by default the request's Host)",
+        ),
+        "check-sni" | "check-alpn" => (
+            "'check-sni' and 'check-alpn' are not supported yet",
+            "TLS health checks send no SNI and no ALPN for now",
+        ),
+        "ssl-reuse" | "no-ssl-reuse" => (
+            "controlling TLS session reuse is not supported yet",
+            "remove it; sessions are resumed unless 'no-tls-tickets' is set",
+        ),
+        "send-proxy-v2-ssl" | "send-proxy-v2-ssl-cn" => (
+            "sending the PROXY protocol is not supported yet",
+            "remove it",
+        ),
+        _ => return None,
+    })
+}
 
 fn bind_refused(o: &str) -> Option<&'static str> {
     Some(match o {
-        "ssl"
-        | "crt"
-        | "crt-list"
-        | "ca-file"
-        | "verify"
-        | "ciphers"
-        | "ciphersuites"
-        | "curves"
-        | "ecdhe"
-        | "ssl-min-ver"
-        | "ssl-max-ver"
-        | "no-sslv3"
-        | "no-tlsv10"
-        | "no-tlsv11"
-        | "no-tlsv12"
-        | "no-tlsv13"
-        | "force-tlsv12"
-        | "force-tlsv13"
-        | "strict-sni"
-        | "alpn"
-        | "npn"
-        | "proto"
-        | "allow-0rtt"
-        | "ssl_fc"
-        | "crl-file"
-        | "generate-certificates"
-        | "tls-ticket-keys"
-        | "no-tls-tickets"
-        | "prefer-client-ciphers" => "TLS and HTTP/2 are not in this build yet",
         "accept-proxy" | "accept-netscaler-cip" => "the PROXY protocol is not supported yet",
         "transparent" | "interface" | "namespace" | "mark" | "tos" | "tfo" | "defer-accept"
         | "mss" | "tcp-ut" | "nice" | "gid" | "uid" | "mode" | "user" | "group" | "level"
@@ -57,10 +134,29 @@ fn bind_refused(o: &str) -> Option<&'static str> {
     })
 }
 
+/// TLS options of a bind line as written.
+#[derive(Default)]
+struct BindTlsOpts {
+    ssl: bool,
+    /// The first TLS option seen (for "needs 'ssl'").
+    first: Option<String>,
+    certs: Vec<PathBuf>,
+    alpn: Option<Vec<String>>,
+    min: Option<TlsVersion>,
+    max: Option<TlsVersion>,
+    ciphers: Option<String>,
+    ciphersuites: Option<String>,
+    verify: Option<Verify>,
+    ca_file: Option<PathBuf>,
+    prefer_client_ciphers: bool,
+    no_tls_tickets: bool,
+    strict_sni: bool,
+}
+
 /// Parses `bind <addr>[,<addr>…] [options]` into one [`Bind`] per listener.
-pub(crate) fn parse_bind_line(ln: &Ln<'_>) -> R<Vec<Bind>> {
+pub(crate) fn parse_bind_line(ctx: &mut Ctx<'_>, ln: &Ln<'_>) -> R<Vec<Bind>> {
     let usage =
-        "bind <address>[,<address>…] [name <n>] [backlog <n>] [maxconn <n>] [v4v6|v6only] [id <n>]";
+        "bind <address>[,<address>…] [name <n>] [backlog <n>] [maxconn <n>] [v4v6|v6only] [id <n>] [ssl crt <pem|dir> [alpn <list>] …] [proto h1|h2]";
     let Some(spec) = ln.w.get(1) else {
         return Err(ln.err(
             "bind",
@@ -78,8 +174,12 @@ pub(crate) fn parse_bind_line(ln: &Ln<'_>) -> R<Vec<Bind>> {
         v4v6: false,
         v6only: false,
         id: None,
+        tls: None,
+        proto: None,
         location: ln.loc.clone(),
     };
+    let mut t = BindTlsOpts::default();
+    let g = &ctx.global;
     let mut i = 2;
     while i < ln.w.len() {
         let o = ln.w[i].as_str();
@@ -92,41 +192,77 @@ pub(crate) fn parse_bind_line(ln: &Ln<'_>) -> R<Vec<Bind>> {
                 )
             })
         };
+        let fail = |f| ln.fail("bind", f);
+        let is_tls_opt = !matches!(
+            o,
+            "name" | "backlog" | "maxconn" | "id" | "v4v6" | "v6only" | "ssl" | "proto"
+        );
+        if is_tls_opt && t.first.is_none() {
+            t.first = Some(o.to_string());
+        }
+        if let Some(r) = version_flag(o, &mut t.min, &mut t.max) {
+            r.map_err(fail)?;
+            i += 1;
+            continue;
+        }
+        let mut takes = 2;
         match o {
-            "name" => {
-                tmpl.name = Some(val()?.to_string());
-                i += 2;
-            }
+            "name" => tmpl.name = Some(val()?.to_string()),
             "backlog" => {
-                tmpl.backlog = Some(
-                    parse_u32_in(val()?, "'backlog'", 1, i32::MAX as u32)
-                        .map_err(|f| ln.fail("bind", f))?,
-                );
-                i += 2;
+                tmpl.backlog =
+                    Some(parse_u32_in(val()?, "'backlog'", 1, i32::MAX as u32).map_err(fail)?)
             }
             "maxconn" => {
-                tmpl.maxconn = Some(
-                    parse_u32_in(val()?, "'maxconn'", 1, u32::MAX)
-                        .map_err(|f| ln.fail("bind", f))?,
-                );
-                i += 2;
+                tmpl.maxconn = Some(parse_u32_in(val()?, "'maxconn'", 1, u32::MAX).map_err(fail)?)
             }
-            "id" => {
-                tmpl.id = Some(
-                    parse_u32_in(val()?, "'id'", 1, i32::MAX as u32)
-                        .map_err(|f| ln.fail("bind", f))?,
-                );
-                i += 2;
-            }
+            "id" => tmpl.id = Some(parse_u32_in(val()?, "'id'", 1, i32::MAX as u32).map_err(fail)?),
             "v4v6" => {
                 tmpl.v4v6 = true;
-                i += 1;
+                takes = 1;
             }
             "v6only" => {
                 tmpl.v6only = true;
-                i += 1;
+                takes = 1;
             }
+            "ssl" => {
+                t.ssl = true;
+                takes = 1;
+            }
+            "crt" => t
+                .certs
+                .extend(cert_paths(val()?, g.crt_base.as_deref()).map_err(fail)?),
+            "alpn" => t.alpn = Some(parse_alpn(val()?).map_err(fail)?),
+            "no-alpn" => {
+                t.alpn = Some(vec![]);
+                takes = 1;
+            }
+            "ssl-min-ver" => t.min = Some(parse_version(o, val()?).map_err(fail)?),
+            "ssl-max-ver" => t.max = Some(parse_version(o, val()?).map_err(fail)?),
+            "ciphers" => t.ciphers = Some(val()?.to_string()),
+            "ciphersuites" => t.ciphersuites = Some(val()?.to_string()),
+            "verify" => t.verify = Some(parse_verify(val()?, true).map_err(fail)?),
+            "ca-file" => {
+                t.ca_file = Some(
+                    file_path("CA file", val()?, "ca-base", g.ca_base.as_deref()).map_err(fail)?,
+                )
+            }
+            "prefer-client-ciphers" => {
+                t.prefer_client_ciphers = true;
+                takes = 1;
+            }
+            "no-tls-tickets" => {
+                t.no_tls_tickets = true;
+                takes = 1;
+            }
+            "strict-sni" => {
+                t.strict_sni = true;
+                takes = 1;
+            }
+            "proto" => tmpl.proto = Some(parse_proto(val()?).map_err(fail)?),
             _ => {
+                if let Some((msg, hint)) = tls_refused(o) {
+                    return Err(ln.err("bind", format!("bind option '{o}': {msg}"), hint));
+                }
                 if let Some(why) = bind_refused(o) {
                     return Err(ln.err(
                         "bind",
@@ -145,6 +281,7 @@ pub(crate) fn parse_bind_line(ln: &Ln<'_>) -> R<Vec<Bind>> {
                 ));
             }
         }
+        i += takes;
     }
     if tmpl.v4v6 && tmpl.v6only {
         return Err(ln.err(
@@ -160,6 +297,15 @@ pub(crate) fn parse_bind_line(ln: &Ln<'_>) -> R<Vec<Bind>> {
             "split the line, one address per line",
         ));
     }
+    if t.ssl {
+        tmpl.tls = Some(bind_tls(ctx, ln, spec, t)?);
+    } else if let Some(first) = t.first {
+        return Err(ln.err(
+            "bind",
+            format!("'{first}' is a TLS option but bind '{spec}' has no 'ssl'"),
+            format!("add 'ssl' to terminate TLS on this listener, or remove '{first}'"),
+        ));
+    }
     Ok(addrs
         .into_iter()
         .map(|addr| Bind {
@@ -167,6 +313,55 @@ pub(crate) fn parse_bind_line(ln: &Ln<'_>) -> R<Vec<Bind>> {
             ..tmpl.clone()
         })
         .collect())
+}
+
+/// Builds a bind's TLS settings, global `ssl-default-bind-*` applied.
+fn bind_tls(ctx: &mut Ctx<'_>, ln: &Ln<'_>, spec: &str, t: BindTlsOpts) -> R<BindTls> {
+    let g = &ctx.global;
+    if t.certs.is_empty() {
+        return Err(ln.err(
+            "bind",
+            format!("no TLS certificate specified for bind '{spec}'"),
+            "an 'ssl' bind needs at least one certificate: add 'crt <pem file or directory>'",
+        ));
+    }
+    let verify = t.verify.unwrap_or(Verify::None);
+    if verify != Verify::None && t.ca_file.is_none() {
+        return Err(ln.err(
+            "bind",
+            format!(
+                "'verify {}' on bind '{spec}' needs a CA file to check client certificates against",
+                verify.name()
+            ),
+            "add 'ca-file <bundle.pem>' (relative paths are taken from 'ca-base')",
+        ));
+    }
+    let min_ver = t.min.or(g.ssl_default_bind_min_ver);
+    let max_ver = t.max.or(g.ssl_default_bind_max_ver);
+    check_versions(min_ver, max_ver).map_err(|f| ln.fail("bind", f))?;
+    let tls = BindTls {
+        certs: t.certs,
+        alpn: t.alpn.unwrap_or_default(),
+        min_ver,
+        max_ver,
+        ciphersuites: t
+            .ciphersuites
+            .or_else(|| g.ssl_default_bind_ciphersuites.clone()),
+        ciphers: t.ciphers.or_else(|| g.ssl_default_bind_ciphers.clone()),
+        verify,
+        ca_file: t.ca_file,
+        prefer_client_ciphers: t.prefer_client_ciphers || g.ssl_default_bind_prefer_client_ciphers,
+        no_tls_tickets: t.no_tls_tickets || g.ssl_default_bind_no_tls_tickets,
+        strict_sni: t.strict_sni,
+        location: ln.loc.clone(),
+    };
+    if verify == Verify::None && tls.ca_file.is_some() {
+        ctx.warn(
+            Some(&ln.loc),
+            format!("bind '{spec}': 'ca-file' has no effect with 'verify none' (client certificates are not requested); add 'verify optional|required' or remove it"),
+        );
+    }
+    Ok(tls)
 }
 
 /// Server settings as written (on `default-server` or `server`); unset fields take
@@ -187,6 +382,21 @@ pub(crate) struct ServerOpts {
     check_addr: Option<IpAddr>,
     check_port: Option<u16>,
     id: Option<u32>,
+    ssl: Option<bool>,
+    check_ssl: Option<bool>,
+    verify: Option<Verify>,
+    ca_file: Option<PathBuf>,
+    sni: Option<SampleExpr>,
+    alpn: Option<Vec<String>>,
+    crt: Option<PathBuf>,
+    min_ver: Option<TlsVersion>,
+    max_ver: Option<TlsVersion>,
+    ciphers: Option<String>,
+    ciphersuites: Option<String>,
+    no_tls_tickets: Option<bool>,
+    proto: Option<String>,
+    /// TLS options written on the line being parsed (not inherited), for warnings.
+    line_tls: Vec<String>,
 }
 
 const SERVER_OPTS: &[&str] = &[
@@ -207,21 +417,56 @@ const SERVER_OPTS: &[&str] = &[
     "addr",
     "port",
     "id",
+    "ssl",
+    "no-ssl",
+    "verify",
+    "ca-file",
+    "sni",
+    "alpn",
+    "crt",
+    "ssl-min-ver",
+    "ssl-max-ver",
+    "ciphers",
+    "ciphersuites",
+    "no-sslv3",
+    "no-tlsv10",
+    "no-tlsv11",
+    "no-tlsv12",
+    "no-tlsv13",
+    "force-tlsv12",
+    "force-tlsv13",
+    "no-tls-tickets",
+    "check-ssl",
+    "no-check-ssl",
+    "proto",
+];
+
+/// Server options that only matter with `ssl`.
+const SERVER_TLS_OPTS: &[&str] = &[
+    "verify",
+    "ca-file",
+    "sni",
+    "alpn",
+    "crt",
+    "ssl-min-ver",
+    "ssl-max-ver",
+    "ciphers",
+    "ciphersuites",
+    "no-sslv3",
+    "no-tlsv10",
+    "no-tlsv11",
+    "no-tlsv12",
+    "no-tlsv13",
+    "force-tlsv12",
+    "force-tlsv13",
+    "no-tls-tickets",
 ];
 
 fn server_refused(o: &str) -> Option<&'static str> {
     Some(match o {
-        "ssl" | "verify" | "verifyhost" | "sni" | "alpn" | "npn" | "crt" | "ca-file"
-        | "crl-file" | "ciphers" | "ciphersuites" | "check-ssl" | "check-sni" | "check-alpn"
-        | "no-ssl" | "ssl-min-ver" | "ssl-max-ver" | "force-tlsv12" | "force-tlsv13"
-        | "no-tlsv10" | "no-tlsv11" | "no-tlsv12" | "no-sslv3" | "ssl-reuse" | "no-ssl-reuse"
-        | "allow-0rtt" | "proto" => "TLS and HTTP/2 are not in this build yet",
-        "send-proxy"
-        | "send-proxy-v2"
-        | "send-proxy-v2-ssl"
-        | "send-proxy-v2-ssl-cn"
-        | "proxy-v2-options"
-        | "check-send-proxy" => "sending the PROXY protocol is not supported yet",
+        "send-proxy" | "send-proxy-v2" | "proxy-v2-options" | "check-send-proxy" => {
+            "sending the PROXY protocol is not supported yet"
+        }
         "cookie" => "cookie-based persistence is not supported yet",
         "slowstart" => "slow start is not supported yet",
         "resolvers" | "resolve-prefer" | "resolve-net" | "resolve-opts" | "init-addr" => {
@@ -267,8 +512,17 @@ fn server_refused(o: &str) -> Option<&'static str> {
     })
 }
 
-fn parse_opts(ln: &Ln<'_>, kw: &str, start: usize, o: &mut ServerOpts, allow_id: bool) -> R {
-    let usage = format!("{kw} … [weight <n>] [backup] [maxconn <n>] [maxqueue <n>] [disabled] [check] [inter <t>] [fastinter <t>] [downinter <t>] [rise <n>] [fall <n>] [addr <ip>] [port <n>] [id <n>]");
+fn parse_opts(
+    ctx: &Ctx<'_>,
+    ln: &Ln<'_>,
+    kw: &str,
+    start: usize,
+    o: &mut ServerOpts,
+    allow_id: bool,
+) -> R {
+    let usage = format!("{kw} … [weight <n>] [backup] [maxconn <n>] [maxqueue <n>] [disabled] [check] [inter <t>] [fastinter <t>] [downinter <t>] [rise <n>] [fall <n>] [addr <ip>] [port <n>] [id <n>] [ssl [verify none|required] [ca-file <f>] [sni <expr>] [alpn <list>] [crt <f>] …] [check-ssl] [proto h1|h2]");
+    let g = &ctx.global;
+    o.line_tls.clear();
     let mut i = start;
     while i < ln.w.len() {
         let name = ln.w[i].as_str();
@@ -283,7 +537,56 @@ fn parse_opts(ln: &Ln<'_>, kw: &str, start: usize, o: &mut ServerOpts, allow_id:
         };
         let fail = |f| ln.fail(kw, f);
         let mut takes = 2;
+        if SERVER_TLS_OPTS.contains(&name) {
+            o.line_tls.push(name.to_string());
+        }
+        if let Some(r) = version_flag(name, &mut o.min_ver, &mut o.max_ver) {
+            r.map_err(fail)?;
+            i += 1;
+            continue;
+        }
         match name {
+            "ssl" | "no-ssl" => {
+                o.ssl = Some(name == "ssl");
+                takes = 1;
+            }
+            "check-ssl" | "no-check-ssl" => {
+                o.check_ssl = Some(name == "check-ssl");
+                takes = 1;
+            }
+            "no-tls-tickets" => {
+                o.no_tls_tickets = Some(true);
+                takes = 1;
+            }
+            "verify" => o.verify = Some(parse_verify(val()?, false).map_err(fail)?),
+            "ca-file" => {
+                o.ca_file = Some(
+                    file_path("CA file", val()?, "ca-base", g.ca_base.as_deref()).map_err(fail)?,
+                )
+            }
+            "crt" => {
+                o.crt = Some(
+                    file_path(
+                        "client certificate",
+                        val()?,
+                        "crt-base",
+                        g.crt_base.as_deref(),
+                    )
+                    .map_err(fail)?,
+                )
+            }
+            "sni" => {
+                let v = val()?;
+                o.sni = Some(parse_sample(v).map_err(|(m, h)| {
+                    ln.err(kw, format!("invalid 'sni' expression '{v}': {m}"), h)
+                })?)
+            }
+            "alpn" => o.alpn = Some(parse_alpn(val()?).map_err(fail)?),
+            "ssl-min-ver" => o.min_ver = Some(parse_version(name, val()?).map_err(fail)?),
+            "ssl-max-ver" => o.max_ver = Some(parse_version(name, val()?).map_err(fail)?),
+            "ciphers" => o.ciphers = Some(val()?.to_string()),
+            "ciphersuites" => o.ciphersuites = Some(val()?.to_string()),
+            "proto" => o.proto = Some(parse_proto(val()?).map_err(fail)?),
             "weight" => o.weight = Some(parse_u32_in(val()?, "'weight'", 0, 256).map_err(fail)?),
             "maxconn" => {
                 o.maxconn = Some(parse_u32_in(val()?, "'maxconn'", 0, u32::MAX).map_err(fail)?)
@@ -337,6 +640,9 @@ fn parse_opts(ln: &Ln<'_>, kw: &str, start: usize, o: &mut ServerOpts, allow_id:
                 takes = 1;
             }
             _ => {
+                if let Some((msg, hint)) = tls_refused(name) {
+                    return Err(ln.err(kw, format!("server option '{name}': {msg}"), hint));
+                }
                 if let Some(why) = server_refused(name) {
                     return Err(ln.err(
                         kw,
@@ -361,13 +667,18 @@ fn parse_opts(ln: &Ln<'_>, kw: &str, start: usize, o: &mut ServerOpts, allow_id:
 }
 
 /// Parses `default-server [options]` on top of the current defaults.
-pub(crate) fn parse_default_server(ln: &Ln<'_>, o: &mut ServerOpts) -> R {
-    parse_opts(ln, "default-server", 1, o, false)
+pub(crate) fn parse_default_server(ctx: &Ctx<'_>, ln: &Ln<'_>, o: &mut ServerOpts) -> R {
+    parse_opts(ctx, ln, "default-server", 1, o, false)?;
+    check_versions(o.min_ver, o.max_ver).map_err(|f| ln.fail("default-server", f))
 }
 
 /// Parses `server <name> <addr> [options]` with `defaults` from `default-server`.
 /// Returns the server and its explicit id, if any.
-pub(crate) fn parse_server_line(ln: &Ln<'_>, defaults: &ServerOpts) -> R<(Server, Option<u32>)> {
+pub(crate) fn parse_server_line(
+    ctx: &mut Ctx<'_>,
+    ln: &Ln<'_>,
+    defaults: &ServerOpts,
+) -> R<(Server, Option<u32>)> {
     let (Some(name), Some(spec)) = (ln.w.get(1), ln.w.get(2)) else {
         return Err(ln.err(
             "server",
@@ -388,8 +699,19 @@ pub(crate) fn parse_server_line(ln: &Ln<'_>, defaults: &ServerOpts) -> R<(Server
     let addr = parse_server(spec).map_err(|f| ln.fail("server", f))?;
     let mut o = defaults.clone();
     o.id = None;
-    parse_opts(ln, "server", 3, &mut o, true)?;
+    parse_opts(ctx, ln, "server", 3, &mut o, true)?;
     let inter = o.inter.unwrap_or(Duration::from_secs(2));
+    let tls = server_tls(ctx, ln, name, &o)?;
+    let check_ssl = o
+        .check_ssl
+        .unwrap_or(tls.is_some() && o.check_port.is_none() && o.check_addr.is_none());
+    if check_ssl && tls.is_none() {
+        return Err(ln.err(
+            "server",
+            format!("'check-ssl' on server '{name}' without 'ssl' is not supported yet"),
+            "add 'ssl' (checks then use the server's TLS settings), or remove 'check-ssl'",
+        ));
+    }
     Ok((
         Server {
             name: name.clone(),
@@ -409,8 +731,73 @@ pub(crate) fn parse_server_line(ln: &Ln<'_>, defaults: &ServerOpts) -> R<(Server
             fall: o.fall.unwrap_or(3),
             check_addr: o.check_addr,
             check_port: o.check_port,
+            tls,
+            check_ssl,
+            proto: o.proto.clone(),
             location: ln.loc.clone(),
         },
         o.id,
     ))
+}
+
+/// Builds a server's TLS settings from its options (defaults merged), applying the
+/// global `ssl-default-server-*` and `ssl-server-verify`.
+fn server_tls(ctx: &mut Ctx<'_>, ln: &Ln<'_>, name: &str, o: &ServerOpts) -> R<Option<ServerTls>> {
+    let g = &ctx.global;
+    if o.ssl != Some(true) {
+        if !o.line_tls.is_empty() {
+            ctx.warn(
+                Some(&ln.loc),
+                format!(
+                    "server '{name}': '{}' has no effect without 'ssl'; add 'ssl' to talk TLS to the server, or remove it",
+                    o.line_tls.join("', '")
+                ),
+            );
+        }
+        return Ok(None);
+    }
+    let verify = o.verify.unwrap_or(g.ssl_server_verify);
+    if verify == Verify::Required && o.ca_file.is_none() {
+        let why = if o.verify.is_some() {
+            "'verify required'"
+        } else {
+            "the default, 'ssl-server-verify required'"
+        };
+        return Err(ln.err(
+            "server",
+            format!("server '{name}' must verify the server's certificate ({why}) but has no CA file"),
+            "add 'ca-file <bundle>' (e.g. /etc/ssl/certs/ca-certificates.crt), or 'verify none' on the server if you trust the network, or 'ssl-server-verify none' in global",
+        ));
+    }
+    let min_ver = o.min_ver.or(g.ssl_default_server_min_ver);
+    let max_ver = o.max_ver.or(g.ssl_default_server_max_ver);
+    check_versions(min_ver, max_ver).map_err(|f| ln.fail("server", f))?;
+    let tls = ServerTls {
+        verify,
+        ca_file: o.ca_file.clone(),
+        sni: o.sni.clone(),
+        alpn: o.alpn.clone().unwrap_or_default(),
+        crt: o.crt.clone(),
+        min_ver,
+        max_ver,
+        ciphersuites: o
+            .ciphersuites
+            .clone()
+            .or_else(|| g.ssl_default_server_ciphersuites.clone()),
+        ciphers: o
+            .ciphers
+            .clone()
+            .or_else(|| g.ssl_default_server_ciphers.clone()),
+        no_tls_tickets: o
+            .no_tls_tickets
+            .unwrap_or(g.ssl_default_server_no_tls_tickets),
+        location: ln.loc.clone(),
+    };
+    if verify == Verify::None && o.line_tls.iter().any(|k| k == "ca-file") {
+        ctx.warn(
+            Some(&ln.loc),
+            format!("server '{name}': 'ca-file' has no effect with 'verify none'; remove it or verify the server"),
+        );
+    }
+    Ok(Some(tls))
 }

@@ -399,12 +399,12 @@ fn addresses() {
         ("bind foo@:80", "unknown address prefix"),
         ("bind ipv4@::1:80", "not an IPv4 address"),
         (
-            "bind :80 ssl crt /x.pem",
-            "TLS and HTTP/2 are not in this build yet",
+            "bind :80 ssl crt /nonexistent-sluice/x.pem",
+            "cannot access certificate '/nonexistent-sluice/x.pem'",
         ),
         (
             "bind :80 alpn h2",
-            "TLS and HTTP/2 are not in this build yet",
+            "'alpn' is a TLS option but bind ':80' has no 'ssl'",
         ),
         ("bind :80 accept-proxy", "PROXY protocol"),
         ("bind :80 nmae x", "did you mean 'name'"),
@@ -419,10 +419,7 @@ fn addresses() {
         ("server s :80", "has no host"),
         ("server s fd@3", "fd@ is for bind"),
         ("server s no-such-host.invalid:80", "could not resolve"),
-        (
-            "server s 1.2.3.4:80 ssl verify none",
-            "TLS and HTTP/2 are not in this build yet",
-        ),
+        ("server s 1.2.3.4:80 ssl", "has no CA file"),
         ("server s 1.2.3.4:80 send-proxy", "PROXY protocol"),
         ("server s 1.2.3.4:80 cookie s1", "cookie-based persistence"),
         ("server s 1.2.3.4:80 slowstart 10s", "slow start"),

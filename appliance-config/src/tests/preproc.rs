@@ -20,7 +20,7 @@ fn condition_terms() {
     assert_eq!(ev("!defined(NOPE)"), Ok(true));
     assert_eq!(ev("! ! 1"), Ok(true));
     assert_eq!(ev("feature(EPOLL)"), Ok(true));
-    assert_eq!(ev("feature(OPENSSL)"), Ok(false));
+    assert_eq!(ev("feature(OPENSSL)"), Ok(true));
     assert_eq!(ev("feature(QUIC) || feature(LUA)"), Ok(false));
     assert_eq!(ev("feature(LINUX_SPLICE)"), Ok(false));
     assert_eq!(ev("enabled(REUSEPORT)"), Ok(true));
@@ -65,7 +65,7 @@ fn eval_condition_entry_point() {
     );
     assert!(eval_condition_with_env("\"unclosed", &env).is_err());
     assert!(feature_string().contains("+EPOLL"));
-    assert!(feature_string().contains("-OPENSSL"));
+    assert!(feature_string().contains("+OPENSSL"));
 }
 
 #[test]

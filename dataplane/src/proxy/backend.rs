@@ -11,7 +11,11 @@
 //!   workers);
 //! - an idle connection in the pool holds no buffer and is taken out permanently
 //!   (moved) — it cannot be in the pool and in use at once; connections the server
-//!   closed while idle are discarded when found, never handed out.
+//!   closed while idle are discarded when found, never handed out;
+//! - connections to `ssl` servers are TLS before anyone sees them: the handshake is
+//!   part of connecting (bounded by `timeout connect`, a failure counts as a
+//!   connection error and is retried like one), and an idle TLS connection is
+//!   reused only for the same SNI (`sni_key`).
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -28,6 +32,21 @@ use crate::lb::{Algorithm, Balancer, HashType, LbKey, Pick, ServerView};
 use crate::proxy::queue::{BackendQueue, Pending};
 use crate::proxy::shared::{ServerState, Shared};
 use crate::runtime::{self, clock, Timer};
+use crate::tls::MaybeTls;
+
+/// The pool key of an SNI: connections opened with different names are not
+/// interchangeable.
+pub fn sni_key(sni: Option<&str>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    match sni {
+        None => 0,
+        Some(n) => {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            n.hash(&mut h);
+            h.finish() | 1
+        }
+    }
+}
 
 /// Why no server could be assigned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +82,8 @@ impl Drop for ServerSlot {
 /// An idle server connection kept for reuse.
 pub struct IdleConn<S> {
     pub stream: S,
+    /// Hash of the SNI it was opened with (0: clear text or no SNI).
+    pub sni_key: u64,
     /// Has served at least one request (HAProxy's "safe").
     pub safe: bool,
     /// When it went idle (worker clock, ms).
@@ -81,6 +102,8 @@ const QUEUE_RECHECK: Duration = Duration::from_millis(20);
 pub struct Established<S> {
     pub slot: ServerSlot,
     pub stream: S,
+    /// Hash of the SNI the connection was opened with (see [`sni_key`]).
+    pub sni_key: u64,
     /// The connection came from `reuse` rather than a new connect.
     pub reused: bool,
     pub retries: u32,
@@ -108,7 +131,7 @@ pub struct BackendRt<S> {
     balancer: RefCell<Balancer>,
     views: RefCell<Vec<ServerView>>,
     queue: Arc<BackendQueue>,
-    pools: Vec<RefCell<Vec<IdleConn<S>>>>,
+    pools: Vec<RefCell<Vec<IdleConn<MaybeTls<S>>>>>,
     endpoints: Vec<Endpoint>,
 }
 
@@ -340,13 +363,17 @@ impl<S: Stream> BackendRt<S> {
     /// existing connection; otherwise connect, retrying up to `retries` times (after
     /// the turn-around delay on the same server, or on another one when `option
     /// redispatch` says so).
+    ///
+    /// `sni_for(server)` names the SNI for a TLS server (`None` for clear servers);
+    /// `reuse(server, sni_key)` must only hand out a connection opened with that key.
     pub async fn establish<D: Driver<Stream = S>>(
         &self,
         driver: &D,
         key: LbKey<'_>,
-        mut reuse: impl FnMut(usize) -> Option<S>,
-        mut on_connect_error: impl FnMut(usize),
-    ) -> Result<Established<S>, EstablishError> {
+        mut sni_for: impl FnMut(usize) -> Option<String>,
+        mut reuse: impl FnMut(usize, u64) -> Option<MaybeTls<S>>,
+        mut on_connect_error: impl FnMut(usize, &io::Error),
+    ) -> Result<Established<MaybeTls<S>>, EstablishError> {
         let cfg = self.config();
         let queue_tmo = cfg.timeouts.queue.or(cfg.timeouts.connect);
         let mut exclude = None;
@@ -368,10 +395,13 @@ impl<S: Stream> BackendRt<S> {
                 }
             };
             let server = sl.server;
-            if let Some(stream) = reuse(server) {
+            let sni = sni_for(server);
+            let skey = sni_key(sni.as_deref());
+            if let Some(stream) = reuse(server, skey) {
                 return Ok(Established {
                     slot: sl,
                     stream,
+                    sni_key: skey,
                     reused: true,
                     retries,
                     redispatched,
@@ -379,11 +409,12 @@ impl<S: Stream> BackendRt<S> {
                     t_connect: clock::now_us(),
                 });
             }
-            match self.connect(driver, server).await {
+            match self.connect(driver, server, sni.as_deref()).await {
                 Ok(stream) => {
                     return Ok(Established {
                         slot: sl,
                         stream,
+                        sni_key: skey,
                         reused: false,
                         retries,
                         redispatched,
@@ -391,8 +422,8 @@ impl<S: Stream> BackendRt<S> {
                         t_connect: clock::now_us(),
                     })
                 }
-                Err(_) => {
-                    on_connect_error(server);
+                Err(e) => {
+                    on_connect_error(server, &e);
                     retries += 1;
                     if retries > cfg.retries {
                         return Err(EstablishError::ConnectFailed {
@@ -412,25 +443,48 @@ impl<S: Stream> BackendRt<S> {
         }
     }
 
-    /// Open a connection to `server`, bounded by `timeout connect`.
-    pub async fn connect<D: Driver<Stream = S>>(&self, driver: &D, server: usize) -> io::Result<S> {
+    /// Open a connection to `server`, bounded by `timeout connect`; for an `ssl`
+    /// server, also the TLS handshake (presenting `sni`), bounded the same way.
+    pub async fn connect<D: Driver<Stream = S>>(
+        &self,
+        driver: &D,
+        server: usize,
+        sni: Option<&str>,
+    ) -> io::Result<MaybeTls<S>> {
         let ep = &self.endpoints[server];
         let mut stream = driver.connect(ep, None)?;
         let limit = self.config().timeouts.connect;
         match runtime::timeout(limit, poll_fn(|cx| stream.poll_connect(cx))).await {
             Ok(Ok(())) => {
                 let _ = stream.set_nodelay(true);
-                Ok(stream)
             }
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timeout")),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timeout")),
         }
+        let Some(ctx) = self.shared.tls.server(self.index, server) else {
+            return Ok(MaybeTls::Plain(stream));
+        };
+        let name = crate::tls::server_name(sni, stream.peer_addr());
+        crate::tls::connect(ctx, stream, name, limit)
+            .await
+            .map_err(|e| io::Error::other(format!("SSL handshake failure: {e}")))
+    }
+
+    /// Whether `server` is reached over TLS.
+    pub fn server_is_tls(&self, server: usize) -> bool {
+        self.shared.tls.server(self.index, server).is_some()
     }
 
     /// Take an idle connection to `server` allowed by the reuse mode: `first` is true
     /// for the first request of a client session (HAProxy's table: `safe` gives it
     /// nothing, `aggressive` only safe connections, `always` anything).
-    pub fn take_idle(&self, server: usize, mode: HttpReuse, first: bool) -> Option<IdleConn<S>> {
+    pub fn take_idle(
+        &self,
+        server: usize,
+        mode: HttpReuse,
+        first: bool,
+        sni_key: u64,
+    ) -> Option<IdleConn<MaybeTls<S>>> {
         let allow_unproven = match (mode, first) {
             (HttpReuse::Never, _) => return None,
             (HttpReuse::Safe, true) => return None,
@@ -448,13 +502,15 @@ impl<S: Stream> BackendRt<S> {
         pool.drain(..fresh_from);
         // A connection the server closed (or wrote to) while idle is dropped here.
         pool.retain(|c| !c.stream.idle_input_pending());
-        let pos = pool.iter().rposition(|c| c.safe || allow_unproven)?;
+        let pos = pool
+            .iter()
+            .rposition(|c| (c.safe || allow_unproven) && c.sni_key == sni_key)?;
         Some(pool.remove(pos))
     }
 
     /// Give a connection back for reuse (it must be at a message boundary and hold no
     /// pending input).
-    pub fn put_idle(&self, server: usize, conn: IdleConn<S>) {
+    pub fn put_idle(&self, server: usize, conn: IdleConn<MaybeTls<S>>) {
         if self.config().http_reuse == HttpReuse::Never || self.shared.is_stopping() {
             return;
         }

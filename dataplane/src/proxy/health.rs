@@ -1,5 +1,8 @@
 //! Health checks: TCP connect checks and `option httpchk` HTTP checks with
-//! `http-check expect`, `inter`/`fastinter`/`downinter`, `rise` and `fall`.
+//! `http-check expect`, `inter`/`fastinter`/`downinter`, `rise` and `fall`; with
+//! `check-ssl`, a TLS handshake (the server's `ssl` settings) after the connect:
+//! `L6OK`, `L6RSP` (handshake failed), `L6TOUT` (handshake timeout), then the HTTP
+//! check over TLS when `option httpchk` is set.
 //!
 //! Owns: one check task per server with `check`, all on worker 0, and the writes to
 //! each server's `up` flag. Invariants: a server changes state only after `rise`
@@ -24,7 +27,8 @@ use crate::runtime::{self, clock};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
     pub ok: bool,
-    /// `L4OK`, `L4CON`, `L4TOUT`, `L7OK`, `L7STS`, `L7RSP`, `L7TOUT`.
+    /// `L4OK`, `L4CON`, `L4TOUT`, `L6OK`, `L6RSP`, `L6TOUT`, `L7OK`, `L7STS`,
+    /// `L7RSP`, `L7TOUT`.
     pub status: &'static str,
     pub code: Option<u16>,
     pub info: String,
@@ -78,7 +82,20 @@ async fn check_loop<D: Driver>(w: Rc<Worker<D>>, be: usize, srv: usize) {
             return;
         }
         let started = clock::precise_us();
-        let mut out = run_check(&w, &ep, cfg.http_check.as_ref(), connect_timeout, timeout).await;
+        let tls = if s.check_ssl {
+            w.shared.tls.server(be, srv).cloned()
+        } else {
+            None
+        };
+        let mut out = run_check(
+            &w,
+            &ep,
+            tls.as_deref(),
+            cfg.http_check.as_ref(),
+            connect_timeout,
+            timeout,
+        )
+        .await;
         out.duration_ms = (clock::precise_us() - started) / 1000;
         let up = state.up.load(Ordering::Relaxed);
         if out.ok {
@@ -126,6 +143,7 @@ async fn check_loop<D: Driver>(w: Rc<Worker<D>>, be: usize, srv: usize) {
 async fn run_check<D: Driver>(
     w: &Worker<D>,
     ep: &Endpoint,
+    tls: Option<&crate::tls::ServerTlsCtx>,
     http: Option<&HttpCheck>,
     connect_timeout: Duration,
     timeout: Duration,
@@ -137,19 +155,34 @@ async fn run_check<D: Driver>(
         info,
         duration_ms: 0,
     };
-    let mut stream = match w.driver.connect(ep, None) {
+    let mut plain = match w.driver.connect(ep, None) {
         Ok(s) => s,
         Err(e) => return fail("L4CON", e.to_string()),
     };
-    match runtime::timeout(Some(connect_timeout), poll_fn(|cx| stream.poll_connect(cx))).await {
+    match runtime::timeout(Some(connect_timeout), poll_fn(|cx| plain.poll_connect(cx))).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return fail("L4CON", describe_io(&e)),
         Err(_) => return fail("L4TOUT", "Connection timeout".into()),
     }
+    let mut stream = match tls {
+        None => crate::tls::MaybeTls::Plain(plain),
+        Some(ctx) => {
+            // The check has no request: the `sni` expression is not evaluated (HAProxy
+            // has `check-sni` for that); the name is the server's address.
+            let name = crate::tls::server_name(None, plain.peer_addr());
+            match crate::tls::connect(ctx, plain, name, Some(timeout)).await {
+                Ok(s) => s,
+                Err(crate::tls::HandshakeError::Timeout) => {
+                    return fail("L6TOUT", "Layer6 timeout".into())
+                }
+                Err(e) => return fail("L6RSP", format!("SSL handshake failure ({e})")),
+            }
+        }
+    };
     let Some(http) = http else {
         return Outcome {
             ok: true,
-            status: "L4OK",
+            status: if tls.is_some() { "L6OK" } else { "L4OK" },
             code: None,
             info: String::new(),
             duration_ms: 0,
@@ -251,6 +284,9 @@ fn reason_text(o: &Outcome) -> &'static str {
         "L4OK" => "Layer4 check passed",
         "L4CON" => "Layer4 connection problem",
         "L4TOUT" => "Layer4 timeout",
+        "L6OK" => "Layer6 check passed",
+        "L6RSP" => "Layer6 invalid response",
+        "L6TOUT" => "Layer6 timeout",
         "L7OK" => "Layer7 check passed",
         "L7STS" => "Layer7 wrong status",
         "L7RSP" => "Layer7 invalid response",

@@ -16,6 +16,7 @@ use crate::proxy::http::txn::Txn;
 use crate::proxy::view::{Ctx, View};
 use crate::proxy::Worker;
 use crate::rules::{render_format, Scratch, Vars};
+use crate::tls::{MaybeTls, TlsInfo};
 
 thread_local! {
     static LINE: RefCell<(Vec<u8>, Scratch)> = RefCell::new((Vec::with_capacity(1024), Scratch::new()));
@@ -102,6 +103,7 @@ pub fn log_http<D: Driver>(s: &Session<D>, t: &Txn) {
             fe: s.fe,
             be: t.backend,
             srv: t.server,
+            tls: s.tls.as_deref(),
         },
         vars: &s.vars,
         t,
@@ -112,7 +114,13 @@ pub fn log_http<D: Driver>(s: &Session<D>, t: &Txn) {
 }
 
 /// Log a TCP session.
-pub fn log_tcp<D: Driver>(w: &Worker<D>, fe: usize, client: &D::Stream, t: &Txn) {
+pub fn log_tcp<D: Driver>(
+    w: &Worker<D>,
+    fe: usize,
+    client: &MaybeTls<D::Stream>,
+    tls: Option<&TlsInfo>,
+    t: &Txn,
+) {
     if w.frontends[fe].log.is_none() {
         return;
     }
@@ -128,6 +136,7 @@ pub fn log_tcp<D: Driver>(w: &Worker<D>, fe: usize, client: &D::Stream, t: &Txn)
             fe,
             be: t.backend,
             srv: t.server,
+            tls,
         },
         vars: &vars,
         t,
@@ -135,4 +144,45 @@ pub fn log_tcp<D: Driver>(w: &Worker<D>, fe: usize, client: &D::Stream, t: &Txn)
         http: false,
     };
     emit(w, fe, &ctx);
+}
+
+/// Log a connection that failed before any transaction (HAProxy's "embryonic"
+/// session line): `ip:port [date] frontend/bind: message`. The bind is named by its
+/// `name`, else by its 1-based position in the frontend, as HAProxy numbers
+/// listeners. The error detail goes to stderr in debug mode (`-d`) only.
+pub fn log_connection_error<D: Driver>(
+    w: &Worker<D>,
+    fe: usize,
+    bind: usize,
+    peer: Option<std::net::SocketAddr>,
+    wall_us: u64,
+    message: &str,
+    detail: &dyn std::fmt::Display,
+) {
+    use std::io::Write;
+    let cfg = &w.shared.config.frontends[fe];
+    if w.shared.debug {
+        eprintln!("{}: {message}: {detail}", cfg.name);
+    }
+    let Some(sink) = &w.frontends[fe].log else {
+        return;
+    };
+    let bind_name = cfg
+        .binds
+        .get(bind)
+        .and_then(|b| b.name.clone())
+        .unwrap_or_else(|| (bind + 1).to_string());
+    LINE.with(|l| {
+        let (line, _) = &mut *l.borrow_mut();
+        line.clear();
+        match peer {
+            Some(a) => {
+                let _ = write!(line, "{}:{} [", a.ip(), a.port());
+            }
+            None => line.extend_from_slice(b"unix:1 ["),
+        }
+        crate::rules::write_date(line, (wall_us / 1000) as i64, 0, true);
+        let _ = write!(line, "] {}/{bind_name}: {message}", cfg.name);
+        sink.send(INFO, line);
+    });
 }

@@ -6,6 +6,9 @@
 //! transaction loop), `backend` (server choice, queue, pool), `tcp` (TCP mode),
 //! `health` (checks), `log` (log lines).
 //!
+//! Client connections of TLS binds are handshaken in their session's task (see
+//! [`accept_loop`]); sessions then see a [`MaybeTls`] stream either way.
+//!
 //! Invariants: a worker touches only its own sockets, timers, pools and counters;
 //! cross-worker state is the read-mostly [`Shared`] (atomics only on the request
 //! path); global and frontend `maxconn` pause accepting instead of refusing.
@@ -34,6 +37,7 @@ use crate::h1::{H1Error, Limits};
 use crate::io::{Driver, Endpoint, ListenOptions, Listener, Stream};
 use crate::logsink::LogSink;
 use crate::runtime::{self, clock, mailbox::Inbox, Executor, Timer};
+use crate::tls::MaybeTls;
 pub use backend::BackendRt;
 pub use shared::Shared;
 use stats::WorkerStats;
@@ -209,13 +213,19 @@ impl<D: Driver> Drop for SessionGuard<D> {
 
 /// Accept connections on one listener and spawn a session for each.
 ///
+/// TLS binds: the handshake runs in the session's task (never in this loop), bounded
+/// by `timeout http-request`, else `timeout client`; a failure closes that connection,
+/// is counted, and is logged as HAProxy does (`ip:port [date] fe/bind: SSL handshake
+/// failure`).
+///
 /// `maxconn`: a connection is accepted, then waits (unserved, like one in the kernel
 /// backlog) until a process and frontend slot can be claimed atomically; the loop
 /// accepts nothing more meanwhile. Soft stop: the connections already queued in the
 /// kernel are accepted and served before the listener closes (closing it with a
 /// non-empty queue would reset them).
-async fn accept_loop<D: Driver>(w: Rc<Worker<D>>, fe: usize, listener: D::Listener) {
+async fn accept_loop<D: Driver>(w: Rc<Worker<D>>, fe: usize, bind: usize, listener: D::Listener) {
     let mode = w.shared.config.frontends[fe].mode;
+    let tls = w.shared.tls.bind(fe, bind).cloned();
     let mut recheck = Timer::new();
     loop {
         let stopping = w.shared.is_stopping();
@@ -269,18 +279,50 @@ async fn accept_loop<D: Driver>(w: Rc<Worker<D>>, fe: usize, listener: D::Listen
             id
         });
         let w2 = w.clone();
+        let tls = tls.clone();
         runtime::spawn(async move {
             let _guard = guard;
+            let (stream, info) = match tls {
+                None => (MaybeTls::Plain(stream), None),
+                Some(ctx) => match handshake(&w2, fe, bind, &ctx, stream).await {
+                    Some((s, i)) => (s, Some(i)),
+                    None => return,
+                },
+            };
             match mode {
                 Mode::Http => {
-                    http::session::serve(w2.clone(), fe, stream, accept_us, trace_id).await
+                    http::session::serve(w2.clone(), fe, stream, info, accept_us, trace_id).await
                 }
-                Mode::Tcp => tcp::serve(w2.clone(), fe, stream, accept_us).await,
+                Mode::Tcp => tcp::serve(w2.clone(), fe, stream, info, accept_us).await,
             }
             if let Some(id) = trace_id {
                 trace::closed(id, &w2.shared.config.frontends[fe].name);
             }
         });
+    }
+}
+
+/// The TLS handshake of an accepted connection; on failure, count and log it.
+async fn handshake<D: Driver>(
+    w: &Worker<D>,
+    fe: usize,
+    bind: usize,
+    ctx: &crate::tls::BindTlsCtx,
+    stream: D::Stream,
+) -> Option<(MaybeTls<D::Stream>, Rc<crate::tls::TlsInfo>)> {
+    let cfg = &w.shared.config.frontends[fe];
+    let limit = cfg.timeouts.http_request.or(cfg.timeouts.client);
+    let peer = stream.peer_addr();
+    let wall = clock::wall_us();
+    match crate::tls::accept(ctx, stream, limit).await {
+        Ok((s, info)) => Some((s, Rc::new(info))),
+        Err(e) => {
+            w.shared
+                .tls_handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
+            log::log_connection_error(w, fe, bind, peer, wall, "SSL handshake failure", &e);
+            None
+        }
     }
 }
 
@@ -295,6 +337,8 @@ pub enum ListenPlan {
 /// One listening socket to open on a worker, for a frontend.
 pub struct ListenSpec {
     pub frontend: usize,
+    /// Index of the bind in the frontend's `binds` (its TLS context, its name).
+    pub bind: usize,
     /// `file:line` of the `bind` line (for errors).
     pub location: String,
     pub plan: ListenPlan,
@@ -323,7 +367,7 @@ pub fn run_worker<D: Driver>(
             ListenPlan::Inherited(fd) => Endpoint::Fd(fd),
         };
         match driver.listen(&ep, &l.opts) {
-            Ok(listener) => listeners.push((l.frontend, listener)),
+            Ok(listener) => listeners.push((l.frontend, l.bind, listener)),
             Err(e) => {
                 let fe = &shared.config.frontends[l.frontend];
                 let msg = format!(
@@ -335,8 +379,8 @@ pub fn run_worker<D: Driver>(
             }
         }
     }
-    for (fe, listener) in listeners {
-        executor.spawn(accept_loop(w.clone(), fe, listener));
+    for (fe, bind, listener) in listeners {
+        executor.spawn(accept_loop(w.clone(), fe, bind, listener));
     }
     ready(Ok(()));
     if id == 0 {

@@ -156,10 +156,26 @@ pub struct Shared {
     pub terminate: AtomicBool,
     /// Debug mode (`-d`): traffic traces on stderr.
     pub debug: bool,
+    /// TLS contexts of the binds and servers (built and checked before the workers
+    /// start; empty without TLS).
+    pub tls: crate::tls::TlsContexts,
+    /// TLS handshakes that failed on client connections (all workers).
+    pub tls_handshake_failures: AtomicU64,
 }
 
 impl Shared {
     pub fn new(config: Config, maxconn: u32, nbthread: usize, debug: bool) -> Arc<Shared> {
+        Self::with_tls(config, maxconn, nbthread, debug, Default::default())
+    }
+
+    /// Like [`Shared::new`], with the TLS contexts built from `config`.
+    pub fn with_tls(
+        config: Config,
+        maxconn: u32,
+        nbthread: usize,
+        debug: bool,
+        tls: crate::tls::TlsContexts,
+    ) -> Arc<Shared> {
         let servers = config
             .backends
             .iter()
@@ -193,6 +209,8 @@ impl Shared {
             stopping: AtomicBool::new(false),
             terminate: AtomicBool::new(false),
             debug,
+            tls,
+            tls_handshake_failures: AtomicU64::new(0),
         })
     }
 

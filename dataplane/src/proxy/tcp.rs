@@ -16,20 +16,27 @@ use crate::proxy::backend::EstablishError;
 use crate::proxy::http::txn::{self, TermState};
 use crate::proxy::Worker;
 use crate::runtime::clock;
+use crate::tls::{MaybeTls, TlsInfo};
 use crate::tunnel::{tunnel, TunnelEnd};
 
 /// Serve one TCP-mode client connection.
-pub async fn serve<D: Driver>(w: Rc<Worker<D>>, fe: usize, mut client: D::Stream, accept_us: u64) {
+pub async fn serve<D: Driver>(
+    w: Rc<Worker<D>>,
+    fe: usize,
+    mut client: MaybeTls<D::Stream>,
+    tls: Option<Rc<TlsInfo>>,
+    accept_us: u64,
+) {
     let mut t = txn::take();
     t.t_start = accept_us;
     t.t_idle = accept_us;
     t.t_head = accept_us;
     t.wall_start = clock::wall_us();
     let fe_cfg = &w.shared.config.frontends[fe];
-    let backend = crate::proxy::http::actions::tcp_route(&w, fe, &client);
+    let backend = crate::proxy::http::actions::tcp_route(&w, fe, &client, tls.as_ref());
     let Some(be) = backend else {
         t.term = TermState(b'P', b'R');
-        crate::proxy::log::log_tcp(&w, fe, &client, &t);
+        crate::proxy::log::log_tcp(&w, fe, &client, tls.as_deref(), &t);
         txn::give(t);
         return;
     };
@@ -47,8 +54,9 @@ pub async fn serve<D: Driver>(w: Rc<Worker<D>>, fe: usize, mut client: D::Stream
         .establish(
             &*w.driver,
             key,
-            |_| None,
-            |server| w.stats.borrow_mut().connect_error(be, server),
+            |server| tcp_sni(&w, fe, be, server, &client, tls.as_deref()),
+            |_, _| None,
+            |server, e| crate::proxy::http::exchange::connect_failed(&w, be, server, e),
         )
         .await;
     let mut e = match result {
@@ -63,7 +71,7 @@ pub async fn serve<D: Driver>(w: Rc<Worker<D>>, fe: usize, mut client: D::Stream
                 }
             };
             t.t_end = clock::now_us();
-            crate::proxy::log::log_tcp(&w, fe, &client, &t);
+            crate::proxy::log::log_tcp(&w, fe, &client, tls.as_deref(), &t);
             txn::give(t);
             return;
         }
@@ -91,8 +99,43 @@ pub async fn serve<D: Driver>(w: Rc<Worker<D>>, fe: usize, mut client: D::Stream
     };
     t.t_end = clock::now_us();
     drop(e);
-    crate::proxy::log::log_tcp(&w, fe, &client, &t);
+    crate::proxy::log::log_tcp(&w, fe, &client, tls.as_deref(), &t);
     txn::give(t);
+}
+
+/// The SNI for a TLS server in TCP mode: its `sni` expression evaluated without a
+/// request (layer-4 and TLS fetches), else none.
+fn tcp_sni<D: Driver>(
+    w: &Worker<D>,
+    fe: usize,
+    be: usize,
+    server: usize,
+    client: &MaybeTls<D::Stream>,
+    tls: Option<&TlsInfo>,
+) -> Option<String> {
+    let expr = w.shared.tls.server(be, server)?.sni.as_ref()?;
+    let view = crate::proxy::view::View {
+        req: None,
+        rsp: None,
+        src: client.peer_addr(),
+        dst: client.local_addr(),
+        first: true,
+        shared: &w.shared,
+        fe,
+        be: Some(be),
+        srv: Some(server),
+        tls,
+    };
+    let vars = crate::rules::Vars::new();
+    let mut scratch = crate::rules::Scratch::new();
+    crate::rules::fetch_last(expr, &view, &vars, &mut scratch, |v| {
+        v.map(|v| {
+            let mut o = Vec::new();
+            v.write_text(&mut o);
+            String::from_utf8_lossy(&o).into_owned()
+        })
+    })
+    .filter(|n| !n.is_empty())
 }
 
 fn min_opt(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {

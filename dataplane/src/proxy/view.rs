@@ -3,6 +3,9 @@
 //! log variables (timers, counters, names, termination state) for log lines and
 //! header-value formats.
 //!
+//! TLS: the view carries the client connection's [`TlsInfo`] (the `ssl_fc_*` and
+//! `ssl_c_*` fetches, `%ft`'s `~`).
+//!
 //! Owns nothing: both borrow the transaction. Invariant: no allocation — every
 //! answer is a slice of the heads or written into the caller's buffer.
 
@@ -17,6 +20,7 @@ use crate::proxy::Shared;
 use crate::rules::{
     write_date, write_txn_log_var, FormatContext, HdrSide, NameKind, TxnView, ValueKind, Vars,
 };
+use crate::tls::TlsInfo;
 
 /// A transaction as the rules see it.
 pub struct View<'a> {
@@ -29,9 +33,15 @@ pub struct View<'a> {
     pub fe: usize,
     pub be: Option<usize>,
     pub srv: Option<usize>,
+    /// The client connection's TLS facts (`None`: clear text).
+    pub tls: Option<&'a TlsInfo>,
 }
 
 impl TxnView for View<'_> {
+    fn tls(&self) -> Option<&TlsInfo> {
+        self.tls
+    }
+
     fn method(&self) -> &[u8] {
         self.req.map_or(&[], |r| r.method())
     }
@@ -160,8 +170,14 @@ impl FormatContext for Ctx<'_> {
         // The request's first byte (or the accept for TCP).
         let first_byte = t.t_idle.max(self.accept_us);
         match var {
-            LogVar::Frontend | LogVar::FrontendTransport => {
-                text(out, cfg.frontends[self.view.fe].name.as_bytes())
+            LogVar::Frontend => text(out, cfg.frontends[self.view.fe].name.as_bytes()),
+            // `%ft`: the frontend name, with `~` when the client connection is TLS.
+            LogVar::FrontendTransport => {
+                out.extend_from_slice(cfg.frontends[self.view.fe].name.as_bytes());
+                if self.view.tls.is_some() {
+                    out.push(b'~');
+                }
+                ValueKind::Text
             }
             LogVar::Backend => match self.view.be {
                 Some(b) => text(out, cfg.backends[b].name.as_bytes()),

@@ -30,6 +30,8 @@ mod vars;
 mod tests;
 #[cfg(test)]
 mod tests_format;
+#[cfg(test)]
+mod tests_tls;
 
 use std::net::SocketAddr;
 
@@ -101,9 +103,15 @@ pub trait TxnView {
         true
     }
 
-    /// True when the client connection uses TLS (`ssl_fc`; no TLS in this build).
+    /// True when the client connection uses TLS; derived from [`TxnView::tls`].
     fn is_tls(&self) -> bool {
-        false
+        self.tls().is_some()
+    }
+
+    /// The client connection's TLS session (`ssl_fc*`, `ssl_c_*`); `None` on a
+    /// clear connection.
+    fn tls(&self) -> Option<&TlsInfo> {
+        None
     }
 
     /// Usable servers of `backend` (`None`: the current backend), `nbsrv()`.
@@ -115,6 +123,36 @@ pub trait TxnView {
     fn proxy_name(&self, _kind: NameKind) -> Option<&str> {
         None
     }
+}
+
+/// What the rules can see of the client connection's TLS session (filled by the TLS
+/// data path once the handshake is done).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// The server name the client sent (`ssl_fc_sni`), lower-case as received.
+    pub sni: Option<String>,
+    /// The negotiated ALPN protocol (`ssl_fc_alpn`).
+    pub alpn: Option<Vec<u8>>,
+    /// The protocol version as HAProxy prints it: `TLSv1.2` or `TLSv1.3`
+    /// (`ssl_fc_protocol`).
+    pub protocol: &'static str,
+    /// The cipher suite name (`ssl_fc_cipher`).
+    pub cipher: &'static str,
+    /// The client certificate, when the client sent one (`ssl_c_*`).
+    pub client_cert: Option<ClientCert>,
+}
+
+/// A client certificate as the rules see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientCert {
+    /// Subject DN entries in certificate order, e.g. `[("C","FR"),("O","x"),("CN","y")]`
+    /// (OpenSSL short names: C, ST, L, O, OU, CN, emailAddress …; unknown ones as
+    /// dotted OIDs).
+    pub subject: Vec<(String, String)>,
+    /// Issuer DN entries, same form.
+    pub issuer: Vec<(String, String)>,
+    /// Verification result, OpenSSL's `X509_V_*` numbering: 0 = ok (`ssl_c_verify`).
+    pub verify: i64,
 }
 
 /// The `/path?query` part of a request target (empty for `*` and authority-form).

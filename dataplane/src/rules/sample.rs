@@ -10,7 +10,9 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 
-use appliance_config::model::sample::{ArithOp, Converter, Fetch, HdrSide, SampleExpr, VarName};
+use appliance_config::model::sample::{
+    ArithOp, Converter, DnFetch, Fetch, HdrSide, SampleExpr, VarName,
+};
 
 use super::vars::Vars;
 use super::TxnView;
@@ -321,7 +323,45 @@ fn fetch_raw(
             }
         }
         Fetch::HttpFirstReq if http => f(Sample::Bool(txn.first_request())),
-        Fetch::SslFc => f(Sample::Bool(txn.is_tls())),
+        Fetch::SslFc => f(Sample::Bool(txn.tls().is_some())),
+        Fetch::SslFcSni => {
+            if let Some(sni) = txn.tls().and_then(|t| t.sni.as_deref()) {
+                f(Sample::Str(sni.as_bytes()))
+            }
+        }
+        Fetch::SslFcAlpn => {
+            if let Some(a) = txn.tls().and_then(|t| t.alpn.as_deref()) {
+                f(Sample::Str(a))
+            }
+        }
+        Fetch::SslFcProtocol => {
+            if let Some(t) = txn.tls() {
+                f(Sample::Str(t.protocol.as_bytes()))
+            }
+        }
+        Fetch::SslFcCipher => {
+            if let Some(t) = txn.tls() {
+                f(Sample::Str(t.cipher.as_bytes()))
+            }
+        }
+        Fetch::SslCUsed => {
+            if let Some(t) = txn.tls() {
+                f(Sample::Bool(t.client_cert.is_some()))
+            }
+        }
+        Fetch::SslCVerify => {
+            if let Some(t) = txn.tls() {
+                f(Sample::Int(t.client_cert.as_ref().map_or(0, |c| c.verify)))
+            }
+        }
+        Fetch::SslCDn(d) => {
+            if let Some(c) = txn.tls().and_then(|t| t.client_cert.as_ref()) {
+                let dn = if d.issuer { &c.issuer } else { &c.subject };
+                if let Some(v) = dn_value(d, dn, base) {
+                    f(Sample::Str(v))
+                }
+            }
+        }
         Fetch::Str(s) => f(Sample::Str(s.as_bytes())),
         Fetch::Int(i) => f(Sample::Int(*i)),
         Fetch::Bool(b) => f(Sample::Bool(*b)),
@@ -333,6 +373,51 @@ fn fetch_raw(
         // HTTP fetches without an HTTP request: no sample.
         _ => {}
     }
+}
+
+/// `ssl_c_s_dn` / `ssl_c_i_dn`: one entry's value, or the whole DN written into
+/// `buf` (OpenSSL one-line `/C=FR/O=x/CN=y`, or RFC 2253 `CN=y,O=x,C=FR`).
+fn dn_value<'a>(d: &DnFetch, dn: &'a [(String, String)], buf: &'a mut Vec<u8>) -> Option<&'a [u8]> {
+    if let Some(entry) = &d.entry {
+        let mut it = dn.iter().filter(|(k, _)| k == entry).map(|(_, v)| v);
+        let v = if d.occ > 0 {
+            it.nth(d.occ as usize - 1)
+        } else {
+            it.rev().nth(d.occ.unsigned_abs() as usize - 1)
+        };
+        return v.map(|v| v.as_bytes());
+    }
+    if dn.is_empty() {
+        return None;
+    }
+    buf.clear();
+    if d.rfc2253 {
+        for (i, (k, v)) in dn.iter().rev().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            buf.extend_from_slice(k.as_bytes());
+            buf.push(b'=');
+            let last = v.len().saturating_sub(1);
+            for (j, c) in v.bytes().enumerate() {
+                let special = matches!(c, b',' | b'+' | b'"' | b'\\' | b'<' | b'>' | b';')
+                    || (j == 0 && (c == b' ' || c == b'#'))
+                    || (j == last && c == b' ');
+                if special {
+                    buf.push(b'\\');
+                }
+                buf.push(c);
+            }
+        }
+    } else {
+        for (k, v) in dn {
+            buf.push(b'/');
+            buf.extend_from_slice(k.as_bytes());
+            buf.push(b'=');
+            buf.extend_from_slice(v.as_bytes());
+        }
+    }
+    Some(buf)
 }
 
 /// The integer at the start of a header value (`hdr_val`), HAProxy-style.

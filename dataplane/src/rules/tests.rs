@@ -20,6 +20,7 @@ pub(super) struct T {
     pub req: Vec<(&'static str, &'static str)>,
     pub res: Vec<(&'static str, &'static str)>,
     pub not_first: bool,
+    pub tls: Option<TlsInfo>,
 }
 
 impl TxnView for T {
@@ -65,6 +66,9 @@ impl TxnView for T {
     }
     fn first_request(&self) -> bool {
         !self.not_first
+    }
+    fn tls(&self) -> Option<&TlsInfo> {
+        self.tls.as_ref()
     }
     fn nbsrv(&self, b: Option<&str>) -> Option<i64> {
         match b {
@@ -114,7 +118,7 @@ pub(super) fn fe(lines: &str) -> Frontend {
 }
 
 /// Evaluates the ACL named `name` of `f` on `t`.
-fn acl_on(f: &Frontend, name: &str, t: &T, vars: &Vars) -> bool {
+pub(super) fn acl_on(f: &Frontend, name: &str, t: &T, vars: &Vars) -> bool {
     let a: &Acl = f.acls.iter().find(|a| a.name == name).expect("acl");
     eval_acl(a, t, vars, &mut Scratch::new())
 }

@@ -57,6 +57,7 @@ struct Env<'a> {
     src: Option<SocketAddr>,
     dst: Option<SocketAddr>,
     accept_us: u64,
+    tls: Option<std::rc::Rc<crate::tls::TlsInfo>>,
 }
 
 impl Env<'_> {
@@ -71,6 +72,7 @@ impl Env<'_> {
             fe: self.fe,
             be: self.be,
             srv: self.srv,
+            tls: self.tls.as_deref(),
         }
     }
 
@@ -117,6 +119,7 @@ fn env<'a, D: Driver>(
         src: s.client.peer_addr(),
         dst: s.client.local_addr(),
         accept_us: s.accept_us,
+        tls: s.tls.clone(),
     }
 }
 
@@ -234,7 +237,12 @@ pub fn process_response<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -
 
 /// Backend choice of a TCP-mode session (`use_backend` conditions see only layer-4
 /// fetches).
-pub fn tcp_route<D: Driver>(w: &Worker<D>, fe: usize, client: &D::Stream) -> Option<usize> {
+pub fn tcp_route<D: Driver>(
+    w: &Worker<D>,
+    fe: usize,
+    client: &crate::tls::MaybeTls<D::Stream>,
+    tls: Option<&std::rc::Rc<crate::tls::TlsInfo>>,
+) -> Option<usize> {
     let e = Env {
         shared: &w.shared,
         fe,
@@ -243,6 +251,7 @@ pub fn tcp_route<D: Driver>(w: &Worker<D>, fe: usize, client: &D::Stream) -> Opt
         src: client.peer_addr(),
         dst: client.local_addr(),
         accept_us: 0,
+        tls: tls.cloned(),
     };
     let mut t = crate::proxy::http::txn::take();
     let vars = Vars::new();
@@ -257,6 +266,7 @@ pub fn tcp_route<D: Driver>(w: &Worker<D>, fe: usize, client: &D::Stream) -> Opt
         fe,
         be: None,
         srv: None,
+        tls: tls.map(|t| &**t),
     };
     let mut result = None;
     for ub in &cfg.use_backends {

@@ -29,13 +29,18 @@ use crate::proxy::http::pump::{BodyPump, PumpError};
 use crate::proxy::http::session::{Next, Session};
 use crate::proxy::http::txn::{TermState, Txn};
 use crate::proxy::http::{actions, headers};
+use crate::proxy::view::View;
 use crate::proxy::Worker;
+use crate::rules::{fetch_last, Scratch};
 use crate::runtime::{clock, Timer};
+use crate::tls::MaybeTls;
 use crate::tunnel::{tunnel, TunnelEnd};
 
 /// A connection to a server, with its input buffer.
 pub struct ServerConn<S> {
     pub stream: S,
+    /// Hash of the SNI the connection was opened with (see `backend::sni_key`).
+    pub sni_key: u64,
     pub buf: IoBuf,
     pub backend: usize,
     pub server: usize,
@@ -45,7 +50,7 @@ pub struct ServerConn<S> {
 
 /// Put a connection in its server's idle pool (HAProxy: safe after its second
 /// request for HTTP/1).
-pub fn release_to_pool<D: Driver>(w: &Worker<D>, conn: ServerConn<D::Stream>) {
+pub fn release_to_pool<D: Driver>(w: &Worker<D>, conn: ServerConn<MaybeTls<D::Stream>>) {
     if !conn.buf.is_empty() {
         return;
     }
@@ -54,6 +59,7 @@ pub fn release_to_pool<D: Driver>(w: &Worker<D>, conn: ServerConn<D::Stream>) {
         conn.server,
         IdleConn {
             stream: conn.stream,
+            sni_key: conn.sni_key,
             safe: conn.requests >= 2,
             since_ms: clock::now_ms(),
         },
@@ -77,7 +83,62 @@ enum Acquired<S> {
 
 /// Get a server and a connection to it: the session's own connection to that
 /// server first, then an idle one allowed by `http-reuse`, else a new one.
-async fn acquire<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> Acquired<D::Stream> {
+/// The SNI for TLS server `server`: its `sni` expression, else the request's Host
+/// without its port (`None` for clear servers, or when there is no name).
+pub fn server_sni<D: Driver>(s: &Session<D>, t: &Txn, be: usize, server: usize) -> Option<String> {
+    let ctx = s.w.shared.tls.server(be, server)?;
+    let name = match &ctx.sni {
+        Some(expr) => {
+            let view = View {
+                req: Some(&t.req),
+                rsp: None,
+                src: s.client.peer_addr(),
+                dst: s.client.local_addr(),
+                first: t.first,
+                shared: &s.w.shared,
+                fe: s.fe,
+                be: Some(be),
+                srv: Some(server),
+                tls: s.tls.as_deref(),
+            };
+            let mut scratch = Scratch::new();
+            fetch_last(expr, &view, &s.vars, &mut scratch, |v| {
+                v.map(|v| {
+                    let mut o = Vec::new();
+                    v.write_text(&mut o);
+                    String::from_utf8_lossy(&o).into_owned()
+                })
+            })
+        }
+        None => t
+            .req
+            .headers
+            .get(b"host")
+            .map(|h| String::from_utf8_lossy(crate::tls::host_without_port(h)).into_owned()),
+    };
+    name.filter(|n| !n.is_empty())
+}
+
+/// Count a failed connection attempt; a TLS failure also says why, on stderr and to
+/// the backend's log targets (the transaction's own line only says `SC`).
+pub fn connect_failed<D: Driver>(w: &Worker<D>, be: usize, server: usize, e: &std::io::Error) {
+    w.stats.borrow_mut().connect_error(be, server);
+    let msg = e.to_string();
+    if msg.starts_with("SSL handshake failure") {
+        let cfg = &w.shared.config.backends[be];
+        let line = format!("Server {}/{}: {msg}", cfg.name, cfg.servers[server].name);
+        eprintln!("[WARNING]  ({}) : {line}", std::process::id());
+        if let Some(sink) = &w.backend_logs[be] {
+            sink.send(4, line.as_bytes());
+        }
+    }
+}
+
+async fn acquire<D: Driver>(
+    s: &mut Session<D>,
+    t: &mut Txn,
+    be: usize,
+) -> Acquired<MaybeTls<D::Stream>> {
     let w = s.w.clone();
     let bert = &w.backends[be];
     let cfg = bert.config();
@@ -97,14 +158,18 @@ async fn acquire<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> Acqui
     let mut held = s.server.take();
     let mut reused_requests = 0;
     let first = t.first;
+    let sref: &Session<D> = s;
+    let tref: &Txn = t;
     let result = bert
         .establish(
             &*w.driver,
             key,
-            |server| {
+            |server| server_sni(sref, tref, be, server),
+            |server, skey| {
                 if let Some(conn) = held.take() {
                     if conn.backend == be
                         && conn.server == server
+                        && conn.sni_key == skey
                         && !conn.stream.idle_input_pending()
                     {
                         reused_requests = conn.requests;
@@ -112,12 +177,13 @@ async fn acquire<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> Acqui
                     }
                     release_to_pool(&w, conn);
                 }
-                bert.take_idle(server, cfg.http_reuse, first).map(|idle| {
-                    reused_requests = if idle.safe { 2 } else { 1 };
-                    idle.stream
-                })
+                bert.take_idle(server, cfg.http_reuse, first, skey)
+                    .map(|idle| {
+                        reused_requests = if idle.safe { 2 } else { 1 };
+                        idle.stream
+                    })
             },
-            |server| w.stats.borrow_mut().connect_error(be, server),
+            |server, e| connect_failed(&w, be, server, e),
         )
         .await;
     if let Some(conn) = held {
@@ -136,6 +202,7 @@ async fn acquire<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> Acqui
             }
             let conn = ServerConn {
                 stream: e.stream,
+                sni_key: e.sni_key,
                 buf: IoBuf::new(),
                 backend: be,
                 server,
@@ -211,11 +278,16 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
                 req_pump.set_prefix(head);
                 let server = conn.server;
                 drop(conn);
-                match w.backends[be].connect(&*w.driver, server).await {
+                let sni = server_sni(s, t, be, server);
+                match w.backends[be]
+                    .connect(&*w.driver, server, sni.as_deref())
+                    .await
+                {
                     Ok(stream) => {
                         w.stats.borrow_mut().server_connects(be, server);
                         conn = ServerConn {
                             stream,
+                            sni_key: crate::proxy::backend::sni_key(sni.as_deref()),
                             buf: IoBuf::new(),
                             backend: be,
                             server,
@@ -461,7 +533,7 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
 async fn read_response_head<D: Driver>(
     s: &mut Session<D>,
     t: &mut Txn,
-    conn: &mut ServerConn<D::Stream>,
+    conn: &mut ServerConn<MaybeTls<D::Stream>>,
     req_pump: &mut BodyPump,
     method: crate::h1::Method,
     srv_tmo: Option<std::time::Duration>,

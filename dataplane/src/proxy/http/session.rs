@@ -1,7 +1,7 @@
 //! An HTTP/1.1 client session: the loop over the transactions of one client
 //! connection, with HAProxy's timeouts and keep-alive rules.
 //!
-//! Owns: the client stream, its input buffer, and the server connection the session
+//! Owns: the client stream (clear or TLS, already handshaken), its input buffer, and the server connection the session
 //! keeps between its requests. Invariants:
 //! - requests are handled one at a time, in order, so pipelined requests are
 //!   answered in order; bytes after a request stay in the buffer for the next;
@@ -22,6 +22,8 @@ use crate::proxy::http::{actions, reply};
 use crate::proxy::Worker;
 use crate::rules::Vars;
 use crate::runtime::{clock, Timer};
+use crate::tls::{MaybeTls, TlsInfo};
+use tokio::io::AsyncWrite;
 
 /// How reading the next request head ended.
 enum HeadRead {
@@ -48,10 +50,13 @@ pub enum Next {
 pub struct Session<D: Driver> {
     pub w: Rc<Worker<D>>,
     pub fe: usize,
-    pub client: D::Stream,
+    pub client: MaybeTls<D::Stream>,
+    /// The client connection's TLS facts (`None`: clear text). Shared with the
+    /// rules' views of each transaction.
+    pub tls: Option<Rc<TlsInfo>>,
     pub cbuf: IoBuf,
     /// The server connection kept for this session's next request.
-    pub server: Option<ServerConn<D::Stream>>,
+    pub server: Option<ServerConn<MaybeTls<D::Stream>>>,
     /// Transactions served so far.
     pub served: u32,
     /// Variables (`sess` scope lives across transactions; the others are cleared
@@ -66,7 +71,8 @@ pub struct Session<D: Driver> {
 pub async fn serve<D: Driver>(
     w: Rc<Worker<D>>,
     fe: usize,
-    client: D::Stream,
+    client: MaybeTls<D::Stream>,
+    tls: Option<Rc<TlsInfo>>,
     accept_us: u64,
     trace: Option<u32>,
 ) {
@@ -74,6 +80,7 @@ pub async fn serve<D: Driver>(
         w,
         fe,
         client,
+        tls,
         cbuf: IoBuf::new(),
         server: None,
         served: 0,
@@ -94,6 +101,14 @@ pub async fn serve<D: Driver>(
     // Keep a reusable server connection for other sessions.
     if let Some(conn) = s.server.take() {
         exchange::release_to_pool(&s.w, conn);
+    }
+    if s.client.is_tls() {
+        // Flush what rustls still holds and say `close_notify`, briefly.
+        let _ = crate::runtime::timeout(
+            Some(std::time::Duration::from_secs(1)),
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut s.client).poll_shutdown(cx)),
+        )
+        .await;
     }
 }
 
