@@ -238,3 +238,32 @@ pub fn close(fd: i32) {
 pub fn cpu_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
+
+/// Take ownership of an inherited listening socket `fd@N` (a dup of it, so the
+/// original number stays valid) for the CLI: a UNIX or a TCP listener by its family.
+pub fn inherited_cli_listener(fd: i32) -> io::Result<dataplane::mgmt::CliListener> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let d = dup_cloexec(fd)?;
+    // SAFETY: `d` is a fresh descriptor we own; OwnedFd closes it exactly once.
+    let owned = unsafe { OwnedFd::from_raw_fd(d) };
+    let mut domain: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `domain`.
+    let rc = unsafe {
+        libc::getsockopt(
+            d,
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&mut domain as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(if domain == libc::AF_UNIX {
+        dataplane::mgmt::CliListener::Unix(owned.into())
+    } else {
+        dataplane::mgmt::CliListener::Tcp(owned.into())
+    })
+}

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use appliance_config::{Address, Config};
 use dataplane::io::{Endpoint, ListenOptions};
+use dataplane::mgmt::{Cli, CliListener};
 use dataplane::proxy::{ListenPlan, ListenSpec, Message, Shared};
 use dataplane::runtime::mailbox::{mailbox, Mailbox};
 use dataplane::tls::TlsContexts;
@@ -99,6 +100,46 @@ fn plan_listeners(cfg: &Config, maxconn: u32) -> Result<Vec<Planned>, String> {
     Ok(out)
 }
 
+/// Bind the `stats socket` lines (before the workers start: a failure stops the
+/// start-up like a frontend's bind would).
+fn bind_cli_sockets(
+    cfg: &Config,
+) -> Result<Vec<(CliListener, appliance_config::CliLevel)>, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    for s in &cfg.global.stats_sockets {
+        let err = |e: std::io::Error| {
+            format!(
+                "[{}:{}] : stats socket: cannot bind socket [{}]: {e}",
+                s.location.file, s.location.line, s.addr
+            )
+        };
+        let l = match &s.addr {
+            Address::Tcp(a) => CliListener::Tcp(std::net::TcpListener::bind(a).map_err(err)?),
+            Address::Unix(p) => {
+                if p.exists() && std::os::unix::net::UnixStream::connect(p).is_err() {
+                    let _ = std::fs::remove_file(p);
+                }
+                let l = UnixListener::bind(p).map_err(err)?;
+                if let Some(mode) = s.mode {
+                    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+                        .map_err(err)?;
+                }
+                CliListener::Unix(l)
+            }
+            Address::Abstract(n) => {
+                use std::os::linux::net::SocketAddrExt;
+                let addr = std::os::unix::net::SocketAddr::from_abstract_name(n.as_bytes())
+                    .map_err(err)?;
+                CliListener::Unix(UnixListener::bind_addr(&addr).map_err(err)?)
+            }
+            Address::Fd(n) => os::inherited_cli_listener(*n).map_err(err)?,
+        };
+        out.push((l, s.level));
+    }
+    Ok(out)
+}
+
 /// Options of the run decided by the command line.
 pub struct RunOptions {
     /// `-d`: traffic traces on stderr.
@@ -156,6 +197,18 @@ pub fn run(config: Config, tls: TlsContexts, ro: RunOptions) -> i32 {
             return 1;
         }
     };
+    let cli_sockets = match bind_cli_sockets(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("[ALERT]    ({}) : {e}", std::process::id());
+            return 1;
+        }
+    };
+    let cli_timeout = config
+        .global
+        .stats_timeout
+        .unwrap_or(Duration::from_secs(10));
+    let listener_count = plan.len() + cli_sockets.len();
     let hard_stop_after = config.global.hard_stop_after;
     let user = config.global.user.clone();
     let group = config.global.group.clone();
@@ -243,6 +296,24 @@ pub fn run(config: Config, tls: TlsContexts, ro: RunOptions) -> i32 {
                 return 1;
             }
             Err(_) => return 1,
+        }
+    }
+    // The management CLI, served on threads of its own.
+    if !cli_sockets.is_empty() {
+        let cli = Cli::new(
+            shared.clone(),
+            mailboxes.clone(),
+            env!("CARGO_PKG_VERSION").to_string(),
+            listener_count,
+        );
+        for (l, level) in cli_sockets {
+            if let Err(e) = dataplane::mgmt::serve(cli.clone(), l, level, cli_timeout) {
+                eprintln!(
+                    "[ALERT]    ({}) : cannot start the CLI: {e}",
+                    std::process::id()
+                );
+                return 1;
+            }
         }
     }
     // Everything listens: take over from old processes, then drop privileges.
@@ -345,6 +416,5 @@ pub fn run(config: Config, tls: TlsContexts, ro: RunOptions) -> i32 {
             }
         }
     }
-    let _ = Duration::ZERO;
     0
 }

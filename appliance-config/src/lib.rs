@@ -61,10 +61,10 @@ use std::path::PathBuf;
 pub use cond::{feature_string, COMPAT_VERSION, ENABLED, FEATURES};
 pub use error::{ConfigError, ConfigErrors, Diagnostic, Location, Severity};
 pub use model::{
-    Address, Backend, Balance, Bind, BindTls, Capture, CheckExpect, Config, CpuMap, ErrorPage,
-    ForwardFor, Frontend, Global, HashType, HttpCheck, HttpConnMode, HttpErrors, HttpReuse,
-    LogDest, LogHeaderFormat, LogLevel, Logger, Mode, Server, ServerTls, Timeouts, TlsVersion,
-    Tune, Verify,
+    Address, Backend, Balance, Bind, BindTls, Capture, CheckExpect, CliLevel, Config, CpuMap,
+    ErrorPage, ForwardFor, Frontend, Global, HashType, HttpCheck, HttpConnMode, HttpErrors,
+    HttpReuse, IdlePoolShared, LogDest, LogHeaderFormat, LogLevel, Logger, Mode, Server, ServerTls,
+    StatsSocket, Timeouts, TlsVersion, Tune, Verify,
 };
 pub use parse::global::MAX_THREADS;
 

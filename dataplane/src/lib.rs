@@ -20,6 +20,7 @@ pub mod h1;
 pub mod io;
 pub mod lb;
 pub mod logsink;
+pub mod mgmt;
 pub mod proxy;
 pub mod rules;
 pub mod runtime;

@@ -434,8 +434,10 @@ backend only2
     );
     let l = client(&t, &["get", &addr, "/only2/", "1"]);
     assert!(l[0].starts_with("503 "), "{l:?}");
+    // An answer, not a hang: the server is DOWN, so no connect is even tried. The
+    // bound is loose because the whole test suite may be sharing two cores.
     assert!(
-        field(&l[0], "ms").unwrap().parse::<u64>().unwrap() < 1000,
+        field(&l[0], "ms").unwrap().parse::<u64>().unwrap() < 2500,
         "{l:?}"
     );
     let l = client(&t, &["get", &addr, "/", "4"]);

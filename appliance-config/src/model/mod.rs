@@ -194,6 +194,22 @@ pub struct Tune {
     pub http_maxhdr: usize,
     /// `tune.maxrewrite` (default 1024).
     pub maxrewrite: usize,
+    /// `tune.idle-pool.shared` (default on).
+    pub idle_pool_shared: IdlePoolShared,
+}
+
+/// `tune.idle-pool.shared off|on|full`: may a worker take an idle server connection
+/// from another worker's pool? (Accepted; sluice does not take over across workers
+/// yet and warns when it is set.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum IdlePoolShared {
+    /// Each worker uses only its own pool.
+    Off,
+    /// Within the thread group (HAProxy's default).
+    #[default]
+    On,
+    /// Across thread groups too.
+    Full,
 }
 
 impl Default for Tune {
@@ -202,6 +218,7 @@ impl Default for Tune {
             bufsize: 16384,
             http_maxhdr: 101,
             maxrewrite: 1024,
+            idle_pool_shared: IdlePoolShared::On,
         }
     }
 }
@@ -415,6 +432,37 @@ pub struct Global {
     pub ssl_default_server_no_tls_tickets: bool,
     /// `ssl-server-verify none|required` (default `required`, as HAProxy).
     pub ssl_server_verify: Verify,
+    /// `stats socket` lines (the management CLI).
+    pub stats_sockets: Vec<StatsSocket>,
+    /// `stats timeout` (idle time of a CLI connection; HAProxy's default is 10 s).
+    pub stats_timeout: Option<Duration>,
+}
+
+/// Privilege level of a CLI socket (`level`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CliLevel {
+    /// Read-only commands.
+    User,
+    /// Read-only commands plus some non-sensitive changes.
+    Operator,
+    /// Every command (HAProxy's default for `stats socket`).
+    #[default]
+    Admin,
+}
+
+/// One `stats socket <addr> [mode <octal>] [level <l>] [expose-fd listeners]` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsSocket {
+    /// Where it listens (a UNIX path, `ip:port`, `abns@` or `fd@N`).
+    pub addr: Address,
+    /// `mode`: permissions of a UNIX socket file.
+    pub mode: Option<u32>,
+    /// `level`.
+    pub level: CliLevel,
+    /// `expose-fd listeners` (accepted; listener passing is not implemented yet).
+    pub expose_fd: bool,
+    /// Where the line is.
+    pub location: Location,
 }
 
 impl Default for Global {
@@ -454,6 +502,8 @@ impl Default for Global {
             ssl_default_server_max_ver: None,
             ssl_default_server_no_tls_tickets: false,
             ssl_server_verify: Verify::Required,
+            stats_sockets: vec![],
+            stats_timeout: None,
         }
     }
 }
@@ -689,6 +739,15 @@ pub struct Server {
     /// `proto h1|h2`: the HTTP version spoken to the server (`None`: by ALPN over TLS,
     /// else HTTP/1.1).
     pub proto: Option<String>,
+    /// `pool-max-conn`: idle connections kept (-1: unlimited, the default; 0: none).
+    pub pool_max_conn: i32,
+    /// `pool-low-conn` (default 0): idle connections kept beyond the estimated need.
+    pub pool_low_conn: u32,
+    /// `pool-purge-delay` (default 5s; 0: keep no idle connection).
+    pub pool_purge_delay: Duration,
+    /// `max-reuse` (-1: unlimited, the default): a connection is not reused after
+    /// serving this many reuses. HAProxy ignores it for HTTP/1; sluice applies it.
+    pub max_reuse: i32,
     /// Where it was declared.
     pub location: Location,
 }

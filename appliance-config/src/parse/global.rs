@@ -10,7 +10,9 @@ use super::addr::parse_log_target;
 use super::units::{parse_num_set, parse_time, parse_u32, parse_u32_in};
 use super::{Ctx, Ln, R};
 use crate::error::did_you_mean;
-use crate::model::{CpuMap, LogHeaderFormat, LogLevel, Logger, LOG_FACILITIES, LOG_LEVELS};
+use crate::model::{
+    CliLevel, CpuMap, LogHeaderFormat, LogLevel, Logger, StatsSocket, LOG_FACILITIES, LOG_LEVELS,
+};
 
 /// The most threads sluice accepts (HAProxy's default build: 64 per group; sluice
 /// has one group but no 64-thread mask limit).
@@ -34,6 +36,7 @@ const GLOBAL_KEYWORDS: &[&str] = &[
     "tune.bufsize",
     "tune.http.maxhdr",
     "tune.maxrewrite",
+    "tune.idle-pool.shared",
     "description",
     "node",
     "zero-warning",
@@ -53,6 +56,7 @@ const GLOBAL_KEYWORDS: &[&str] = &[
     "ssl-server-verify",
     "tune.ssl.default-dh-param",
     "ssl-dh-param-file",
+    "stats",
 ];
 
 fn level(s: &str) -> Option<LogLevel> {
@@ -306,6 +310,126 @@ fn cpu_map(ln: &Ln<'_>) -> R<CpuMap> {
     })
 }
 
+/// Parses `stats socket <addr> [mode <octal>] [level user|operator|admin]
+/// [expose-fd listeners]` and `stats timeout <time>` (`stats` itself is `w[0]`).
+fn stats_kw(ctx: &mut Ctx<'_>, ln: &Ln<'_>) -> R {
+    let usage = "stats socket <path|ip:port|fd@N> [mode <octal>] [level user|operator|admin] \
+                 [expose-fd listeners], or stats timeout <time>";
+    match ln.arg(1) {
+        "timeout" => {
+            if ln.w.len() != 3 {
+                return Err(ln.err(
+                    "stats timeout",
+                    "'stats timeout' expects a time",
+                    "write e.g. 'stats timeout 30s'",
+                ));
+            }
+            let t = parse_time(&ln.w[2]).map_err(|f| ln.fail("stats timeout", f))?;
+            if t.is_zero() {
+                return Err(ln.err(
+                    "stats timeout",
+                    "'stats timeout' must be greater than zero",
+                    "write e.g. 'stats timeout 30s'",
+                ));
+            }
+            ctx.global.stats_timeout = Some(t);
+        }
+        "socket" => {
+            let kw = "stats socket";
+            let spec = ln.arg(2);
+            if spec.is_empty() {
+                return Err(ln.err(
+                    kw,
+                    "'stats socket' expects an address",
+                    format!("expected syntax: {usage}"),
+                ));
+            }
+            // A bare path is a UNIX socket, as in HAProxy.
+            let addrs = if spec.starts_with('/') || spec.starts_with('.') {
+                Ok(vec![crate::model::Address::Unix(PathBuf::from(spec))])
+            } else {
+                super::addr::parse_bind(spec)
+            }
+            .map_err(|f| ln.fail(kw, f))?;
+            let [addr] = <[_; 1]>::try_from(addrs).map_err(|_| {
+                ln.err(
+                    kw,
+                    format!("'{spec}' names several addresses"),
+                    "give 'stats socket' one address (repeat the line for more)",
+                )
+            })?;
+            let mut sock = StatsSocket {
+                addr,
+                mode: None,
+                level: CliLevel::Admin,
+                expose_fd: false,
+                location: ln.loc.clone(),
+            };
+            let mut i = 3;
+            while i < ln.w.len() {
+                let v = ln.arg(i + 1);
+                match ln.w[i].as_str() {
+                    "mode" => {
+                        sock.mode = Some(u32::from_str_radix(v, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| {
+                            ln.err(kw, format!("'mode' expects an octal file mode, not '{v}'"), "write e.g. 'mode 600'")
+                        })?);
+                    }
+                    "level" => {
+                        sock.level = match v {
+                            "user" => CliLevel::User,
+                            "operator" => CliLevel::Operator,
+                            "admin" => CliLevel::Admin,
+                            _ => {
+                                return Err(ln.err(
+                                    kw,
+                                    format!("'level' only supports 'user', 'operator', and 'admin', not '{v}'"),
+                                    "write e.g. 'level admin'",
+                                ))
+                            }
+                        };
+                    }
+                    "expose-fd" => {
+                        if v != "listeners" {
+                            return Err(ln.err(
+                                kw,
+                                format!("'expose-fd' only supports 'listeners', not '{v}'"),
+                                "write 'expose-fd listeners'",
+                            ));
+                        }
+                        sock.expose_fd = true;
+                        ctx.warn(
+                            Some(&ln.loc),
+                            "'stats socket ... expose-fd listeners': passing listeners to a new \
+                             process is not implemented yet; reloads (-sf) re-bind instead",
+                        );
+                    }
+                    other => {
+                        return Err(ln.err(
+                            kw,
+                            format!("'{other}' is not a supported 'stats socket' option"),
+                            "sluice supports 'mode <octal>', 'level user|operator|admin' and 'expose-fd listeners'",
+                        ))
+                    }
+                }
+                i += 2;
+            }
+            ctx.global.stats_sockets.push(sock);
+        }
+        other => {
+            return Err(ln.err(
+                "stats",
+                if other.is_empty() {
+                    "'stats' expects 'socket' or 'timeout' in the global section".to_string()
+                } else {
+                    format!("'stats {other}' is not supported in the global section")
+                },
+                format!("expected syntax: {usage}"),
+            ))
+        }
+    }
+    Ok(())
+}
+
 /// Handles one line of the `global` section.
 pub(crate) fn global_kw(ctx: &mut Ctx<'_>, ln: &Ln<'_>) -> R {
     let kw = ln.w[0].as_str();
@@ -379,6 +503,31 @@ pub(crate) fn global_kw(ctx: &mut Ctx<'_>, ln: &Ln<'_>) -> R {
             g.tune.maxrewrite =
                 parse_u32(one_arg(ln, kw, "size")?, "'tune.maxrewrite'").map_err(fail)? as usize
         }
+        "tune.idle-pool.shared" => {
+            use crate::model::IdlePoolShared as S;
+            g.tune.idle_pool_shared = match one_arg(ln, kw, "off|on|full")? {
+                "off" => S::Off,
+                "on" => S::On,
+                "full" => S::Full,
+                other => {
+                    return Err(ln.err(
+                        kw,
+                        format!(
+                            "'tune.idle-pool.shared' expects 'off', 'on' or 'full', got '{other}'"
+                        ),
+                        "write 'tune.idle-pool.shared off|on|full'",
+                    ))
+                }
+            };
+            if g.tune.idle_pool_shared != S::Off {
+                ctx.warn(
+                    Some(&ln.loc),
+                    "'tune.idle-pool.shared': taking an idle server connection from another \
+                     worker's pool is not implemented yet; each worker reuses only its own \
+                     idle connections",
+                );
+            }
+        }
         "description" => {
             if ln.w.len() < 2 {
                 return Err(ln.err(
@@ -390,6 +539,7 @@ pub(crate) fn global_kw(ctx: &mut Ctx<'_>, ln: &Ln<'_>) -> R {
             g.description = Some(ln.w[1..].join(" "));
         }
         "node" => g.node = Some(one_arg(ln, kw, "name")?.to_string()),
+        "stats" => return stats_kw(ctx, ln),
         "setenv" | "presetenv" => {
             if ln.w.len() != 3 {
                 return Err(ln.err(
@@ -438,7 +588,7 @@ pub(crate) fn global_kw(ctx: &mut Ctx<'_>, ln: &Ln<'_>) -> R {
                             .iter()
                             .copied()
                             .filter(|k| k.starts_with("tune.")),
-                        "sluice supports tune.bufsize, tune.http.maxhdr and tune.maxrewrite",
+                        "sluice supports tune.bufsize, tune.http.maxhdr, tune.maxrewrite and tune.idle-pool.shared",
                     ),
                 ));
             }

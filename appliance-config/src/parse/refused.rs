@@ -64,7 +64,7 @@ pub(crate) fn unsupported_proxy_kw(kw: &str) -> Option<&'static str> {
         "stick-table" | "stick" => "stick tables are not supported yet",
         "tcp-request" | "tcp-response" => "TCP content rules are not supported yet",
         "compression" => "HTTP compression is not supported yet",
-        "stats" => "the statistics page arrives with the management plane (not yet)",
+        "stats" => "the stats page is not in this build yet",
         "cookie" => "cookie-based persistence is not supported yet",
         "filter" => "filters (compression, SPOE, cache, trace, bandwidth limits) are not supported",
         "http-after-response" => {
@@ -163,7 +163,6 @@ pub(crate) fn unsupported_global_kw(kw: &str) -> Option<&'static str> {
     Some(match kw {
         "nbproc" => "it was removed from HAProxy 2.5; use 'nbthread'",
         "debug" => "it was removed from HAProxy; run sluice in the foreground instead",
-        "stats" => "the stats socket arrives with the management plane (not yet)",
         "master-worker" => "master-worker mode is not supported yet; run sluice under a supervisor",
         "peers" | "localpeer" => "peers are not supported yet",
         "server-state-file" | "server-state-base" => "server state files are not supported",

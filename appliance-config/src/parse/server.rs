@@ -395,6 +395,10 @@ pub(crate) struct ServerOpts {
     ciphersuites: Option<String>,
     no_tls_tickets: Option<bool>,
     proto: Option<String>,
+    pool_max_conn: Option<i32>,
+    pool_low_conn: Option<u32>,
+    pool_purge_delay: Option<Duration>,
+    max_reuse: Option<i32>,
     /// TLS options written on the line being parsed (not inherited), for warnings.
     line_tls: Vec<String>,
 }
@@ -439,6 +443,10 @@ const SERVER_OPTS: &[&str] = &[
     "check-ssl",
     "no-check-ssl",
     "proto",
+    "pool-max-conn",
+    "pool-low-conn",
+    "pool-purge-delay",
+    "max-reuse",
 ];
 
 /// Server options that only matter with `ssl`.
@@ -488,10 +496,6 @@ fn server_refused(o: &str) -> Option<&'static str> {
         | "usesrc"
         | "namespace"
         | "tfo"
-        | "pool-max-conn"
-        | "pool-low-conn"
-        | "pool-purge-delay"
-        | "max-reuse"
         | "minconn"
         | "socks4"
         | "tcp-ut"
@@ -520,7 +524,7 @@ fn parse_opts(
     o: &mut ServerOpts,
     allow_id: bool,
 ) -> R {
-    let usage = format!("{kw} … [weight <n>] [backup] [maxconn <n>] [maxqueue <n>] [disabled] [check] [inter <t>] [fastinter <t>] [downinter <t>] [rise <n>] [fall <n>] [addr <ip>] [port <n>] [id <n>] [ssl [verify none|required] [ca-file <f>] [sni <expr>] [alpn <list>] [crt <f>] …] [check-ssl] [proto h1|h2]");
+    let usage = format!("{kw} … [weight <n>] [backup] [maxconn <n>] [maxqueue <n>] [disabled] [check] [inter <t>] [fastinter <t>] [downinter <t>] [rise <n>] [fall <n>] [addr <ip>] [port <n>] [id <n>] [ssl [verify none|required] [ca-file <f>] [sni <expr>] [alpn <list>] [crt <f>] …] [check-ssl] [proto h1|h2] [pool-max-conn <n>] [pool-low-conn <n>] [pool-purge-delay <t>] [max-reuse <n>]");
     let g = &ctx.global;
     o.line_tls.clear();
     let mut i = start;
@@ -587,6 +591,14 @@ fn parse_opts(
             "ciphers" => o.ciphers = Some(val()?.to_string()),
             "ciphersuites" => o.ciphersuites = Some(val()?.to_string()),
             "proto" => o.proto = Some(parse_proto(val()?).map_err(fail)?),
+            "pool-max-conn" => o.pool_max_conn = Some(parse_minus_one(val()?, name).map_err(fail)?),
+            "max-reuse" => o.max_reuse = Some(parse_minus_one(val()?, name).map_err(fail)?),
+            "pool-low-conn" => {
+                o.pool_low_conn = Some(
+                    parse_u32_in(val()?, "'pool-low-conn'", 0, i32::MAX as u32).map_err(fail)?,
+                )
+            }
+            "pool-purge-delay" => o.pool_purge_delay = Some(parse_time(val()?).map_err(fail)?),
             "weight" => o.weight = Some(parse_u32_in(val()?, "'weight'", 0, 256).map_err(fail)?),
             "maxconn" => {
                 o.maxconn = Some(parse_u32_in(val()?, "'maxconn'", 0, u32::MAX).map_err(fail)?)
@@ -666,6 +678,17 @@ fn parse_opts(
     Ok(())
 }
 
+/// A count where -1 means unlimited (`pool-max-conn`, `max-reuse`).
+fn parse_minus_one(s: &str, kw: &str) -> Result<i32, super::units::Fail> {
+    match s.parse::<i32>() {
+        Ok(v) if v >= -1 => Ok(v),
+        _ => Err((
+            format!("'{kw}' expects a number of connections or -1 (unlimited), got '{s}'"),
+            format!("write e.g. '{kw} 100', or '{kw} -1' for no limit"),
+        )),
+    }
+}
+
 /// Parses `default-server [options]` on top of the current defaults.
 pub(crate) fn parse_default_server(ctx: &Ctx<'_>, ln: &Ln<'_>, o: &mut ServerOpts) -> R {
     parse_opts(ctx, ln, "default-server", 1, o, false)?;
@@ -734,6 +757,10 @@ pub(crate) fn parse_server_line(
             tls,
             check_ssl,
             proto: o.proto.clone(),
+            pool_max_conn: o.pool_max_conn.unwrap_or(-1),
+            pool_low_conn: o.pool_low_conn.unwrap_or(0),
+            pool_purge_delay: o.pool_purge_delay.unwrap_or(Duration::from_secs(5)),
+            max_reuse: o.max_reuse.unwrap_or(-1),
             location: ln.loc.clone(),
         },
         o.id,

@@ -497,3 +497,119 @@ fn global_section() {
         vec![Some(vec![4]), Some(vec![5])]
     );
 }
+
+#[test]
+fn global_stats_socket() {
+    use crate::model::CliLevel;
+    let l = load("global\n  stats socket /run/a.sock mode 660 level user\n  stats socket 127.0.0.1:9999 level operator\n  stats socket ipv4@127.0.0.1:9998\n  stats timeout 30s\n");
+    let g = &l.config.global;
+    assert_eq!(g.stats_sockets.len(), 3);
+    assert_eq!(g.stats_sockets[0].addr, Address::Unix("/run/a.sock".into()));
+    assert_eq!(g.stats_sockets[0].mode, Some(0o660));
+    assert_eq!(g.stats_sockets[0].level, CliLevel::User);
+    assert_eq!(g.stats_sockets[1].addr, sa("127.0.0.1:9999"));
+    assert_eq!(g.stats_sockets[1].level, CliLevel::Operator);
+    assert_eq!(g.stats_sockets[2].level, CliLevel::Admin);
+    assert_eq!(g.stats_timeout, Some(Duration::from_secs(30)));
+    assert!(l.diagnostics.is_empty());
+    // expose-fd is accepted with a warning.
+    let l = load("global\n  stats socket /run/a.sock expose-fd listeners\n");
+    assert!(l.config.global.stats_sockets[0].expose_fd);
+    assert!(
+        l.diagnostics
+            .iter()
+            .any(|d| d.message.contains("expose-fd") && d.message.contains("not implemented")),
+        "{:?}",
+        l.diagnostics
+    );
+    expect_err(
+        "global\n  stats socket /x level root\n",
+        2,
+        "stats socket",
+        "level",
+    );
+    expect_err(
+        "global\n  stats socket /x mode 9\n",
+        2,
+        "stats socket",
+        "octal",
+    );
+    expect_err(
+        "global\n  stats socket /x foo bar\n",
+        2,
+        "stats socket",
+        "foo",
+    );
+    expect_err("global\n  stats socket\n", 2, "stats socket", "address");
+    expect_err("global\n  stats timeout\n", 2, "stats timeout", "time");
+    expect_err("global\n  stats enable\n", 2, "stats", "global section");
+}
+
+#[test]
+fn server_pool_keywords() {
+    let l = load(&format!(
+        "{DEFAULTS}backend b\n  default-server pool-purge-delay 300ms pool-low-conn 2\n  server s1 127.0.0.1:80\n  server s2 127.0.0.1:81 pool-max-conn 0 max-reuse 10 pool-purge-delay 0\n  server s3 127.0.0.1:82 pool-max-conn -1\n"
+    ));
+    let s = &l.config.backends[0].servers;
+    assert_eq!(s[0].pool_purge_delay, Duration::from_millis(300));
+    assert_eq!(
+        (s[0].pool_low_conn, s[0].pool_max_conn, s[0].max_reuse),
+        (2, -1, -1)
+    );
+    assert_eq!((s[1].pool_max_conn, s[1].max_reuse), (0, 10));
+    assert_eq!(s[1].pool_purge_delay, Duration::ZERO);
+    assert_eq!(s[2].pool_max_conn, -1);
+    let l = load(&format!("{DEFAULTS}backend b\n  server s1 127.0.0.1:80\n"));
+    let s = &l.config.backends[0].servers[0];
+    assert_eq!(
+        s.pool_purge_delay,
+        Duration::from_secs(5),
+        "HAProxy's default"
+    );
+    assert_eq!((s.pool_max_conn, s.pool_low_conn, s.max_reuse), (-1, 0, -1));
+    let base = format!("{DEFAULTS}backend b\n");
+    let line = base.lines().count() as u32 + 1;
+    expect_err(
+        &format!("{base}  server s1 127.0.0.1:80 pool-max-conn -2\n"),
+        line,
+        "server",
+        "-1 (unlimited)",
+    );
+    expect_err(
+        &format!("{base}  server s1 127.0.0.1:80 pool-purge-delay soon\n"),
+        line,
+        "server",
+        "soon",
+    );
+    expect_err(
+        &format!("{base}  server s1 127.0.0.1:80 max-reuse\n"),
+        line,
+        "server",
+        "expects a value",
+    );
+}
+
+#[test]
+fn global_idle_pool_shared() {
+    use crate::model::IdlePoolShared;
+    let l = load("global\n  tune.idle-pool.shared off\n");
+    assert_eq!(l.config.global.tune.idle_pool_shared, IdlePoolShared::Off);
+    assert!(l.diagnostics.is_empty(), "off needs no warning");
+    let l = load("global\n  tune.idle-pool.shared full\n");
+    assert_eq!(l.config.global.tune.idle_pool_shared, IdlePoolShared::Full);
+    assert!(
+        l.diagnostics
+            .iter()
+            .any(|d| d.message.contains("not implemented yet")),
+        "never silently: {:?}",
+        l.diagnostics
+    );
+    let l = load("global\n  nbthread 1\n");
+    assert_eq!(l.config.global.tune.idle_pool_shared, IdlePoolShared::On);
+    expect_err(
+        "global\n  tune.idle-pool.shared maybe\n",
+        2,
+        "tune.idle-pool.shared",
+        "maybe",
+    );
+}

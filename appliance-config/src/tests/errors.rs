@@ -150,8 +150,12 @@ fn unsupported_keywords_are_refused_not_ignored() {
             "not supported yet",
         ),
         ("compression algo gzip", "compression", "compression"),
-        ("stats enable", "stats", "management plane"),
-        ("stats uri /stats", "stats", "management plane"),
+        ("stats enable", "stats", "stats page is not in this build"),
+        (
+            "stats uri /stats",
+            "stats",
+            "stats page is not in this build",
+        ),
         ("cookie SRV insert", "cookie", "cookie"),
         ("filter spoe", "filter", "not supported"),
         (
@@ -183,7 +187,6 @@ fn unsupported_keywords_are_refused_not_ignored() {
     }
     let global = [
         ("lua-load /x.lua", "lua-load", "Lua"),
-        ("stats socket /run/s.sock", "stats", "management plane"),
         ("ssl-engine rdrand", "ssl-engine", "rustls"),
         ("master-worker", "master-worker", "supervisor"),
         (

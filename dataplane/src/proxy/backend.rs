@@ -9,9 +9,14 @@
 //!   or releases it (see `queue`);
 //! - the `maxconn` check and the increment are one atomic step (no overshoot across
 //!   workers);
-//! - an idle connection in the pool holds no buffer and is taken out permanently
-//!   (moved) — it cannot be in the pool and in use at once; connections the server
-//!   closed while idle are discarded when found, never handed out;
+//! - idle connections live in one [`ServerPool`] per server (sans-IO, see `pool`:
+//!   LRU order, HAProxy's entry rules and purge arithmetic, temporary vs permanent
+//!   takes by type); an idle connection holds no buffer and is taken out
+//!   permanently (moved) — it cannot be in the pool and in use at once; connections
+//!   the server closed while idle are killed when found (at take time and at each
+//!   housekeeping tick) and counted, never handed out;
+//! - every connection to a server carries an [`InUse`] token while outside the
+//!   pool, so `used` / `max_used` / `est_need` are exact;
 //! - connections to `ssl` servers are TLS before anyone sees them: the handshake is
 //!   part of connecting (bounded by `timeout connect`, a failure counts as a
 //!   connection error and is retried like one), and an idle TLS connection is
@@ -29,8 +34,12 @@ use appliance_config::{Address, Backend, HttpReuse};
 
 use crate::io::{Driver, Endpoint, Stream};
 use crate::lb::{Algorithm, Balancer, HashType, LbKey, Pick, ServerView};
+use crate::proxy::pool::{
+    ConnKey, ConnState, InUse, PoolLimits, PoolSnapshot, PutOutcome, Release, ServerPool, Taken,
+};
 use crate::proxy::queue::{BackendQueue, Pending};
 use crate::proxy::shared::{ServerState, Shared};
+use crate::proxy::stats::WorkerStats;
 use crate::runtime::{self, clock, Timer};
 use crate::tls::MaybeTls;
 
@@ -79,22 +88,6 @@ impl Drop for ServerSlot {
     }
 }
 
-/// An idle server connection kept for reuse.
-pub struct IdleConn<S> {
-    pub stream: S,
-    /// Hash of the SNI it was opened with (0: clear text or no SNI).
-    pub sni_key: u64,
-    /// Has served at least one request (HAProxy's "safe").
-    pub safe: bool,
-    /// When it went idle (worker clock, ms).
-    pub since_ms: u64,
-}
-
-/// How long a connection may stay idle in the pool (HAProxy's `pool-purge-delay`
-/// default); older ones are closed when the pool is visited.
-pub const POOL_PURGE_MS: u64 = 5000;
-/// Idle connections kept per server per worker.
-pub const POOL_MAX_PER_SERVER: usize = 256;
 /// How often a queued request re-checks for slots freed on other workers.
 const QUEUE_RECHECK: Duration = Duration::from_millis(20);
 
@@ -131,8 +124,23 @@ pub struct BackendRt<S> {
     balancer: RefCell<Balancer>,
     views: RefCell<Vec<ServerView>>,
     queue: Arc<BackendQueue>,
-    pools: Vec<RefCell<Vec<IdleConn<MaybeTls<S>>>>>,
+    pools: Vec<RefCell<ServerPool<MaybeTls<S>>>>,
     endpoints: Vec<Endpoint>,
+    worker: usize,
+}
+
+/// The pool settings of a server on one of `workers` workers. `pool-max-conn` is a
+/// per-server total in HAProxy; each worker keeps its share (rounded up).
+pub fn pool_limits(s: &appliance_config::Server, workers: usize) -> PoolLimits {
+    let workers = workers.max(1) as u32;
+    PoolLimits {
+        max_idle: u32::try_from(s.pool_max_conn)
+            .ok()
+            .map(|m| m.div_ceil(workers)),
+        low_idle: s.pool_low_conn,
+        purge_delay_ms: s.pool_purge_delay.as_millis() as u64,
+        max_reuse: u32::try_from(s.max_reuse).ok(),
+    }
 }
 
 /// The data plane's endpoint for a configuration address.
@@ -197,8 +205,13 @@ impl<S: Stream> BackendRt<S> {
             ),
             views: RefCell::new(Vec::with_capacity(n)),
             queue: shared.queues[index].clone(),
-            pools: (0..n).map(|_| RefCell::new(Vec::new())).collect(),
+            pools: cfg
+                .servers
+                .iter()
+                .map(|s| RefCell::new(ServerPool::new(pool_limits(s, shared.nbthread))))
+                .collect(),
             endpoints,
+            worker,
             shared,
         }
     }
@@ -475,50 +488,55 @@ impl<S: Stream> BackendRt<S> {
         self.shared.tls.server(self.index, server).is_some()
     }
 
+    /// The pool key of a connection to `server` opened with SNI key `sni_key`.
+    pub fn pool_key(&self, server: usize, sni_key: u64) -> ConnKey {
+        ConnKey::new(server, sni_key, None, None)
+    }
+
+    /// Count a connection to `server` as in use (new or reused) for its lifetime.
+    pub fn begin_use(&self, server: usize) -> InUse {
+        self.pools[server].borrow().begin_use()
+    }
+
+    /// May a connection to `server` that served `requests` serve another one
+    /// (`max-reuse`)?
+    pub fn may_reuse(&self, server: usize, requests: u32) -> bool {
+        self.pools[server].borrow().limits().may_reuse(requests)
+    }
+
     /// Take an idle connection to `server` allowed by the reuse mode: `first` is true
-    /// for the first request of a client session (HAProxy's table: `safe` gives it
-    /// nothing, `aggressive` only safe connections, `always` anything).
+    /// for the first request of a client session. HAProxy's table: `safe` gives a
+    /// first request nothing, `aggressive` only safe connections, `always` safe then
+    /// idle; a later request tries idle, then safe.
     pub fn take_idle(
         &self,
         server: usize,
         mode: HttpReuse,
         first: bool,
         sni_key: u64,
-    ) -> Option<IdleConn<MaybeTls<S>>> {
-        let allow_unproven = match (mode, first) {
-            (HttpReuse::Never, _) => return None,
-            (HttpReuse::Safe, true) => return None,
-            (HttpReuse::Aggressive, true) => false,
-            _ => true,
+    ) -> Option<Taken<MaybeTls<S>>> {
+        const LATER: &[ConnState] = &[ConnState::Idle, ConnState::Safe];
+        let order: &[ConnState] = match (mode, first) {
+            (HttpReuse::Never, _) | (HttpReuse::Safe, true) => return None,
+            (HttpReuse::Aggressive, true) => &[ConnState::Safe],
+            (HttpReuse::Always, true) => &[ConnState::Safe, ConnState::Idle],
+            _ => LATER,
         };
-        let mut pool = self.pools[server].borrow_mut();
-        let now = clock::now_ms();
-        // Most recently used last: reuse takes from the end (hot connections stay
-        // hot); stale ones at the front are purged.
-        let fresh_from = pool
-            .iter()
-            .position(|c| now.saturating_sub(c.since_ms) < POOL_PURGE_MS)
-            .unwrap_or(pool.len());
-        pool.drain(..fresh_from);
-        // A connection the server closed (or wrote to) while idle is dropped here.
-        pool.retain(|c| !c.stream.idle_input_pending());
-        let pos = pool
-            .iter()
-            .rposition(|c| (c.safe || allow_unproven) && c.sni_key == sni_key)?;
-        Some(pool.remove(pos))
+        // A connection the server closed (or wrote to) while idle is killed here.
+        self.pools[server]
+            .borrow_mut()
+            .take(self.pool_key(server, sni_key), order, |c| {
+                c.idle_input_pending()
+            })
     }
 
-    /// Give a connection back for reuse (it must be at a message boundary and hold no
-    /// pending input).
-    pub fn put_idle(&self, server: usize, conn: IdleConn<MaybeTls<S>>) {
+    /// Offer a connection for reuse (it must be at a message boundary and hold no
+    /// pending input); the pool may refuse it (then it is closed).
+    pub fn put_idle(&self, server: usize, r: Release<MaybeTls<S>>) -> PutOutcome {
         if self.config().http_reuse == HttpReuse::Never || self.shared.is_stopping() {
-            return;
+            return PutOutcome::Refused;
         }
-        let mut pool = self.pools[server].borrow_mut();
-        if pool.len() >= POOL_MAX_PER_SERVER {
-            pool.remove(0);
-        }
-        pool.push(conn);
+        self.pools[server].borrow_mut().put(r, clock::now_ms())
     }
 
     /// Number of idle connections kept for `server` on this worker.
@@ -526,12 +544,58 @@ impl<S: Stream> BackendRt<S> {
         self.pools[server].borrow().len()
     }
 
-    /// Close idle connections older than the purge delay (periodic housekeeping).
-    pub fn purge_idle(&self) {
+    /// The pool figures of `server` on this worker.
+    pub fn pool_snapshot(&self, server: usize) -> PoolSnapshot {
+        self.pools[server].borrow().snapshot()
+    }
+
+    /// Housekeeping (every tick): kill idle connections the server closed, run each
+    /// server's purge when its `pool-purge-delay` elapsed, publish the pool figures
+    /// to `stats`, and with `-d` print a `show servers conn` line per purged server.
+    pub fn purge_idle(&self, stats: &mut WorkerStats) {
         let now = clock::now_ms();
-        for pool in &self.pools {
-            pool.borrow_mut()
-                .retain(|c| now.saturating_sub(c.since_ms) < POOL_PURGE_MS);
+        for (i, pool) in self.pools.iter().enumerate() {
+            let mut pool = pool.borrow_mut();
+            pool.sweep(|c| c.idle_input_pending());
+            let purged = pool.purge(now).is_some();
+            let snap = pool.snapshot();
+            drop(pool);
+            stats.pool_figures(self.index, i, &snap);
+            if purged && self.shared.debug {
+                let line = crate::proxy::stats::servers_conn_line(&self.conn_row(i, &snap));
+                eprintln!("{line}");
+            }
+        }
+    }
+
+    /// This worker's `show servers conn` row for `server`.
+    pub fn conn_row(&self, server: usize, snap: &PoolSnapshot) -> crate::proxy::stats::ConnRow {
+        let cfg = self.config();
+        let s = &cfg.servers[server];
+        let (addr, port) = match &s.addr {
+            Address::Tcp(a) => (a.ip().to_string(), a.port().to_string()),
+            other => (format!("{other:?}"), "-".into()),
+        };
+        let mut idle_per_thr = vec![0; self.shared.nbthread.max(self.worker + 1)];
+        idle_per_thr[self.worker] = snap.idle + snap.safe;
+        crate::proxy::stats::ConnRow {
+            backend: cfg.name.clone(),
+            server: s.name.clone(),
+            backend_id: cfg.id,
+            server_id: s.id,
+            addr,
+            port,
+            purge_delay_ms: s.pool_purge_delay.as_millis() as u64,
+            served: snap.used,
+            used_cur: snap.used,
+            used_max: snap.max_used,
+            need_est: snap.est_need,
+            idle_sess: 0,
+            unsafe_nb: snap.idle,
+            safe_nb: snap.safe,
+            idle_lim: s.pool_max_conn,
+            idle_cur: snap.idle + snap.safe,
+            idle_per_thr,
         }
     }
 

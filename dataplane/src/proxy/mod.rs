@@ -17,6 +17,7 @@ pub mod backend;
 pub mod health;
 pub mod http;
 pub mod log;
+pub mod pool;
 pub mod queue;
 pub mod shared;
 pub mod stats;
@@ -50,6 +51,9 @@ pub enum Message {
     HardStop,
     /// Run a closure on the worker (CLI queries, test hooks).
     Run(Box<dyn FnOnce(&WorkerStats) + Send>),
+    /// Hand a snapshot of the worker's counters (traffic, driver, executor) to a
+    /// closure (the management CLI).
+    Snapshot(Box<dyn FnOnce(crate::mgmt::WorkerSnapshot) + Send>),
 }
 
 /// A frontend's per-worker runtime: its log sink.
@@ -388,10 +392,12 @@ pub fn run_worker<D: Driver>(
     }
     let hard = Cell::new(false);
     let mut housekeeping = 0u64;
+    let mut loops = 0u64;
     runtime::run_loop(
         &*driver,
         &executor,
         || {
+            loops += 1;
             while let Some(m) = inbox.pop() {
                 match m {
                     Message::SoftStop => {
@@ -400,16 +406,24 @@ pub fn run_worker<D: Driver>(
                     }
                     Message::HardStop => hard.set(true),
                     Message::Run(f) => f(&w.stats.borrow()),
+                    Message::Snapshot(f) => f(crate::mgmt::WorkerSnapshot {
+                        id,
+                        stats: w.stats.borrow().clone(),
+                        driver: driver.counters(),
+                        exec: executor.counters(),
+                        loops,
+                        sessions: w.sessions.get(),
+                    }),
                 }
             }
             let now = clock::now_ms();
             if now >= housekeeping {
-                housekeeping = now + 1000;
+                housekeeping = now + 100;
                 for b in &w.backends {
                     if shared.is_stopping() {
                         b.close_idle();
                     } else {
-                        b.purge_idle();
+                        b.purge_idle(&mut w.stats.borrow_mut());
                     }
                 }
             }

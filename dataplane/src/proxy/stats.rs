@@ -1,5 +1,8 @@
 //! Per-worker traffic counters, summed across workers when read (CLI, logs).
 //!
+//! Also renders `show servers conn` lines ([`servers_conn_line`]) from a
+//! [`ConnRow`] snapshot, for the `-d` debug output now and the CLI later.
+//!
 //! Owns: [`WorkerStats`]. Invariant: only its own worker writes it (plain integers,
 //! no atomics, no lock on the request path); readers get a copy through the mailbox
 //! or at exit.
@@ -23,6 +26,17 @@ pub struct Counters {
     pub invalid: u64,
     /// Denied requests (`dreq`).
     pub denied: u64,
+    /// Idle server connections found closed by the server (killed at take time or
+    /// at housekeeping).
+    pub idle_closed: u64,
+    /// Idle server connections closed by the purge.
+    pub purged: u64,
+    /// Gauges, as of the last housekeeping tick: idle (unproven) and safe
+    /// connections in the pool, connections in use, estimated need.
+    pub idle_cur: u64,
+    pub safe_cur: u64,
+    pub used_cur: u64,
+    pub need_est: u64,
 }
 
 impl Counters {
@@ -49,6 +63,12 @@ impl Counters {
         self.reuses += o.reuses;
         self.invalid += o.invalid;
         self.denied += o.denied;
+        self.idle_closed += o.idle_closed;
+        self.purged += o.purged;
+        self.idle_cur += o.idle_cur;
+        self.safe_cur += o.safe_cur;
+        self.used_cur += o.used_cur;
+        self.need_est += o.need_est;
     }
 }
 
@@ -101,6 +121,17 @@ impl WorkerStats {
         self.servers[be][srv].reuses += 1;
     }
 
+    /// Publish a server pool's figures (housekeeping tick).
+    pub fn pool_figures(&mut self, be: usize, srv: usize, p: &crate::proxy::pool::PoolSnapshot) {
+        let c = &mut self.servers[be][srv];
+        c.idle_closed = p.closed_by_server;
+        c.purged = p.purged;
+        c.idle_cur = p.idle as u64;
+        c.safe_cur = p.safe as u64;
+        c.used_cur = p.used as u64;
+        c.need_est = p.est_need as u64;
+    }
+
     pub fn connect_error(&mut self, be: usize, srv: usize) {
         self.backends[be].connect_errors += 1;
         self.servers[be][srv].connect_errors += 1;
@@ -131,5 +162,124 @@ impl WorkerStats {
                 a.add(b);
             }
         }
+    }
+}
+
+/// One server's row of `show servers conn` (one worker's view, or several merged).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnRow {
+    pub backend: String,
+    pub server: String,
+    pub backend_id: u32,
+    pub server_id: u32,
+    pub addr: String,
+    pub port: String,
+    pub purge_delay_ms: u64,
+    pub served: u32,
+    pub used_cur: u32,
+    pub used_max: u32,
+    pub need_est: u32,
+    pub idle_sess: u32,
+    pub unsafe_nb: u32,
+    pub safe_nb: u32,
+    /// `pool-max-conn` (-1: unlimited).
+    pub idle_lim: i32,
+    pub idle_cur: u32,
+    /// Idle connections per worker.
+    pub idle_per_thr: Vec<u32>,
+}
+
+impl ConnRow {
+    /// Add another worker's view of the same server.
+    pub fn merge(&mut self, o: &ConnRow) {
+        self.served += o.served;
+        self.used_cur += o.used_cur;
+        self.used_max += o.used_max;
+        self.need_est += o.need_est;
+        self.idle_sess += o.idle_sess;
+        self.unsafe_nb += o.unsafe_nb;
+        self.safe_nb += o.safe_nb;
+        self.idle_cur += o.idle_cur;
+        if self.idle_per_thr.len() < o.idle_per_thr.len() {
+            self.idle_per_thr.resize(o.idle_per_thr.len(), 0);
+        }
+        for (a, b) in self.idle_per_thr.iter_mut().zip(&o.idle_per_thr) {
+            *a += b;
+        }
+    }
+}
+
+/// The header line of `show servers conn` for `threads` workers (HAProxy's format).
+pub fn servers_conn_header(threads: usize) -> String {
+    format!(
+        "# bkname/svname bkid/svid addr port - purge_delay served used_cur used_max need_est idle_sess unsafe_nb safe_nb idle_lim idle_cur idle_per_thr[{threads}]"
+    )
+}
+
+/// One row of `show servers conn` in HAProxy's format.
+pub fn servers_conn_line(r: &ConnRow) -> String {
+    use std::fmt::Write;
+    let mut s = format!(
+        "{}/{} {}/{} {} {} - {} {} {} {} {} {} {} {} {} {}",
+        r.backend,
+        r.server,
+        r.backend_id,
+        r.server_id,
+        r.addr,
+        r.port,
+        r.purge_delay_ms,
+        r.served,
+        r.used_cur,
+        r.used_max,
+        r.need_est,
+        r.idle_sess,
+        r.unsafe_nb,
+        r.safe_nb,
+        r.idle_lim,
+        r.idle_cur,
+    );
+    for n in &r.idle_per_thr {
+        let _ = write!(s, " {n}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_conn_format() {
+        let mut a = ConnRow {
+            backend: "be".into(),
+            server: "s1".into(),
+            backend_id: 2,
+            server_id: 1,
+            addr: "127.0.0.1".into(),
+            port: "8000".into(),
+            purge_delay_ms: 5000,
+            used_cur: 1,
+            used_max: 3,
+            need_est: 2,
+            unsafe_nb: 1,
+            safe_nb: 2,
+            idle_lim: -1,
+            idle_cur: 3,
+            idle_per_thr: vec![3, 0],
+            ..Default::default()
+        };
+        let mut b = a.clone();
+        b.idle_per_thr = vec![0, 1];
+        b.idle_cur = 1;
+        b.safe_nb = 1;
+        b.unsafe_nb = 0;
+        assert_eq!(
+            servers_conn_line(&a),
+            "be/s1 2/1 127.0.0.1 8000 - 5000 0 1 3 2 0 1 2 -1 3 3 0"
+        );
+        a.merge(&b);
+        assert_eq!(a.idle_per_thr, vec![3, 1]);
+        assert_eq!(a.idle_cur, 4);
+        assert!(servers_conn_header(2).ends_with("idle_cur idle_per_thr[2]"));
     }
 }

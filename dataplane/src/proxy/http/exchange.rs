@@ -24,11 +24,12 @@ use crate::buf::IoBuf;
 use crate::h1::{parse_response, BodyDecoder, BodyKind, Parsed};
 use crate::io::{Driver, Stream};
 use crate::lb::LbKey;
-use crate::proxy::backend::{EstablishError, IdleConn, ServerSlot};
+use crate::proxy::backend::{EstablishError, ServerSlot};
 use crate::proxy::http::pump::{BodyPump, PumpError};
 use crate::proxy::http::session::{Next, Session};
 use crate::proxy::http::txn::{TermState, Txn};
 use crate::proxy::http::{actions, headers};
+use crate::proxy::pool::{ConnState, InUse, Release};
 use crate::proxy::view::View;
 use crate::proxy::Worker;
 use crate::rules::{fetch_last, Scratch};
@@ -46,10 +47,12 @@ pub struct ServerConn<S> {
     pub server: usize,
     /// Requests completed on it.
     pub requests: u32,
+    /// Counts it as in use by its server pool while it lives outside the pool.
+    pub in_use: InUse,
 }
 
-/// Put a connection in its server's idle pool (HAProxy: safe after its second
-/// request for HTTP/1).
+/// Offer a connection to its server's idle pool (HAProxy: an HTTP/1 connection is
+/// safe after its second request); the pool may refuse it (it is then closed).
 pub fn release_to_pool<D: Driver>(w: &Worker<D>, conn: ServerConn<MaybeTls<D::Stream>>) {
     if !conn.buf.is_empty() {
         return;
@@ -57,11 +60,12 @@ pub fn release_to_pool<D: Driver>(w: &Worker<D>, conn: ServerConn<MaybeTls<D::St
     let be = &w.backends[conn.backend];
     be.put_idle(
         conn.server,
-        IdleConn {
-            stream: conn.stream,
-            sni_key: conn.sni_key,
-            safe: conn.requests >= 2,
-            since_ms: clock::now_ms(),
+        Release {
+            key: be.pool_key(conn.server, conn.sni_key),
+            conn: conn.stream,
+            state: ConnState::h1_after(conn.requests),
+            requests: conn.requests,
+            in_use: conn.in_use,
         },
     );
 }
@@ -157,6 +161,7 @@ async fn acquire<D: Driver>(
     };
     let mut held = s.server.take();
     let mut reused_requests = 0;
+    let mut held_in_use: Option<InUse> = None;
     let first = t.first;
     let sref: &Session<D> = s;
     let tref: &Txn = t;
@@ -170,17 +175,19 @@ async fn acquire<D: Driver>(
                     if conn.backend == be
                         && conn.server == server
                         && conn.sni_key == skey
+                        && bert.may_reuse(server, conn.requests)
                         && !conn.stream.idle_input_pending()
                     {
                         reused_requests = conn.requests;
+                        held_in_use = Some(conn.in_use);
                         return Some(conn.stream);
                     }
                     release_to_pool(&w, conn);
                 }
                 bert.take_idle(server, cfg.http_reuse, first, skey)
                     .map(|idle| {
-                        reused_requests = if idle.safe { 2 } else { 1 };
-                        idle.stream
+                        reused_requests = idle.requests;
+                        idle.conn
                     })
             },
             |server, e| connect_failed(&w, be, server, e),
@@ -200,6 +207,10 @@ async fn acquire<D: Driver>(
             if !e.reused {
                 w.stats.borrow_mut().server_connects(be, server);
             }
+            let in_use = match held_in_use.take() {
+                Some(u) if e.reused => u,
+                _ => bert.begin_use(server),
+            };
             let conn = ServerConn {
                 stream: e.stream,
                 sni_key: e.sni_key,
@@ -207,6 +218,7 @@ async fn acquire<D: Driver>(
                 backend: be,
                 server,
                 requests: if e.reused { reused_requests } else { 0 },
+                in_use,
             };
             Acquired::Conn(e.slot, conn, e.reused)
         }
@@ -292,6 +304,7 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
                             backend: be,
                             server,
                             requests: 0,
+                            in_use: w.backends[be].begin_use(server),
                         };
                         reused = false;
                         t.retries += 1;

@@ -1,0 +1,260 @@
+//! The management CLI (`stats socket`): HAProxy's protocol and core commands,
+//! end to end through the real binary and a UNIX socket.
+//!
+//! Formats are HAProxy 2.6's (`SLUICE_TEST_PROXY=/usr/sbin/haproxy` runs the same
+//! assertions against it); assertions marked "sluice-specific" are skipped there.
+
+mod common;
+
+use common::{free_port, get_closed, is_sluice, Origin, Proxy, HTTP_DEFAULTS};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// HAProxy 2.6's `show stat` header (base columns, `-`, then the modules' counters).
+const HEADER: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,srv_abrt,comp_in,comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,ctime,rtime,ttime,agent_status,agent_code,agent_duration,check_desc,agent_desc,check_rise,check_fall,check_health,agent_rise,agent_fall,agent_health,addr,cookie,mode,algo,conn_rate,conn_rate_max,conn_tot,intercepted,dcon,dses,wrew,connect,reuse,cache_lookups,cache_hits,srv_icur,src_ilim,qtime_max,ctime_max,rtime_max,ttime_max,eint,idle_conn_cur,safe_conn_cur,used_conn_cur,need_conn_est,uweight,agg_server_status,agg_server_check_status,agg_check_status,-,ssl_sess,ssl_reused_sess,ssl_failed_handshake,h2_headers_rcvd,h2_data_rcvd,h2_settings_rcvd,h2_rst_stream_rcvd,h2_goaway_rcvd,h2_detected_conn_protocol_errors,h2_detected_strm_protocol_errors,h2_rst_stream_resp,h2_goaway_resp,h2_open_connections,h2_backend_open_streams,h2_total_connections,h2_backend_total_streams,h1_open_connections,h1_open_streams,h1_total_connections,h1_total_streams,h1_bytes_in,h1_bytes_out,h1_spliced_bytes_in,h1_spliced_bytes_out,";
+
+struct Setup {
+    proxy: Proxy,
+    fe: u16,
+    admin: PathBuf,
+    user: PathBuf,
+    _origins: Vec<Origin>,
+    _dir: common::proxy::TempDir,
+}
+
+/// A proxy with an admin and a user socket, one frontend, backend `be` with `a`, `b`.
+fn setup() -> Setup {
+    let (a, b) = (Origin::start("a"), Origin::start("b"));
+    let fe = free_port();
+    let dir = common::proxy::TempDir::new("cli");
+    let admin = dir.path().join("admin.sock");
+    let user = dir.path().join("user.sock");
+    let defaults = HTTP_DEFAULTS.replacen(
+        "global\n",
+        &format!(
+            "global\n    stats socket {} mode 600 level admin\n    stats socket {} level user\n    stats timeout 30s\n",
+            admin.display(),
+            user.display()
+        ),
+        1,
+    );
+    let cfg = format!(
+        "{defaults}
+frontend fe
+    bind 127.0.0.1:{fe}
+    default_backend be
+
+backend be
+    balance roundrobin
+    server a {}
+    server b {}
+",
+        a.addr(),
+        b.addr()
+    );
+    let proxy = Proxy::start(&cfg);
+    assert!(common::wait_until(Duration::from_secs(5), || admin.exists()));
+    Setup {
+        proxy,
+        fe,
+        admin,
+        user,
+        _origins: vec![a, b],
+        _dir: dir,
+    }
+}
+
+/// Send `input` on a fresh connection and read until the proxy closes it.
+fn cli(sock: &PathBuf, input: &str) -> String {
+    let mut s = UnixStream::connect(sock).expect("connect to the CLI");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(input.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read the CLI answer");
+    out
+}
+
+/// `show stat` as rows keyed by `pxname/svname`, each a map column → value.
+fn stat(sock: &PathBuf) -> HashMap<String, HashMap<String, String>> {
+    let out = cli(sock, "show stat\n");
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next().unwrap()[2..].split(',').collect();
+    let mut rows = HashMap::new();
+    for l in lines.filter(|l| !l.is_empty()) {
+        let f: Vec<&str> = l.split(',').collect();
+        assert_eq!(f.len(), header.len(), "row {l}");
+        let m: HashMap<String, String> = header
+            .iter()
+            .zip(&f)
+            .map(|(h, v)| (h.to_string(), v.to_string()))
+            .collect();
+        rows.insert(format!("{}/{}", f[0], f[1]), m);
+    }
+    rows
+}
+
+fn served(fe: u16, n: usize) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for _ in 0..n {
+        *m.entry(get_closed(fe, "/").served_by()).or_insert(0) += 1;
+    }
+    m
+}
+
+#[test]
+fn show_stat_header_rows_and_values() {
+    let s = setup();
+    for _ in 0..4 {
+        assert_eq!(get_closed(s.fe, "/").status, 200);
+    }
+    let out = cli(&s.admin, "show stat\n");
+    assert_eq!(out.lines().next().unwrap(), HEADER);
+    assert!(
+        out.ends_with("\n\n"),
+        "answer ends with an empty line: {out:?}"
+    );
+    let rows = stat(&s.admin);
+    let fe = &rows["fe/FRONTEND"];
+    assert_eq!(fe["status"], "OPEN");
+    assert_eq!(fe["type"], "0");
+    assert_eq!(fe["stot"], "4");
+    assert_eq!(fe["req_tot"], "4");
+    assert_eq!(fe["hrsp_2xx"], "4");
+    assert_eq!(fe["mode"], "http");
+    let be = &rows["be/BACKEND"];
+    assert_eq!(be["status"], "UP");
+    assert_eq!(be["type"], "1");
+    assert_eq!(be["hrsp_2xx"], "4");
+    assert_eq!(be["algo"], "roundrobin");
+    assert_eq!(be["act"], "2");
+    for srv in ["be/a", "be/b"] {
+        let r = &rows[srv];
+        assert_eq!(r["type"], "2");
+        assert_eq!(r["status"], "no check");
+        assert_eq!(r["weight"], "1");
+        assert_eq!(r["hrsp_2xx"], "2", "{srv}");
+        assert_eq!(r["pid"], "1");
+    }
+    assert_eq!(rows["be/a"]["sid"], "1");
+    assert_eq!(rows["be/b"]["sid"], "2");
+}
+
+#[test]
+fn disable_server_avoids_it_and_shows_maint() {
+    let s = setup();
+    assert_eq!(cli(&s.admin, "disable server be/a\n"), "\n");
+    assert_eq!(stat(&s.admin)["be/a"]["status"], "MAINT");
+    let m = served(s.fe, 6);
+    assert_eq!(m.get("a"), None, "{m:?}");
+    assert_eq!(m.get("b"), Some(&6));
+    // `set server ... state ready` brings it back.
+    assert_eq!(cli(&s.admin, "set server be/a state ready\n"), "\n");
+    assert_eq!(stat(&s.admin)["be/a"]["status"], "no check");
+    let m = served(s.fe, 6);
+    assert!(m.get("a").copied().unwrap_or(0) > 0, "{m:?}");
+    // drain
+    assert_eq!(cli(&s.admin, "set server be/b state drain\n"), "\n");
+    assert_eq!(stat(&s.admin)["be/b"]["status"], "DRAIN");
+    let state = cli(&s.admin, "show servers state be\n");
+    let mut l = state.lines();
+    assert_eq!(l.next(), Some("1"));
+    assert!(l
+        .next()
+        .unwrap()
+        .starts_with("# be_id be_name srv_id srv_name srv_addr"));
+    let b: Vec<&str> = l.find(|l| l.contains(" b ")).unwrap().split(' ').collect();
+    assert_eq!(b.len(), 25);
+    assert_eq!(b[6], "8", "srv_admin_state FDRAIN");
+    assert_eq!(
+        cli(&s.admin, "show servers state nope\n"),
+        "Can't find backend.\n\n"
+    );
+}
+
+#[test]
+fn weights() {
+    let s = setup();
+    assert_eq!(cli(&s.admin, "get weight be/a\n"), "1 (initial 1)\n\n");
+    assert_eq!(cli(&s.admin, "set weight be/a 3\n"), "\n");
+    assert_eq!(cli(&s.admin, "get weight be/a\n"), "3 (initial 1)\n\n");
+    let m = served(s.fe, 8);
+    assert_eq!(m.get("a"), Some(&6), "3:1 split {m:?}");
+    assert_eq!(
+        cli(&s.admin, "set weight be/a 300\n"),
+        "Absolute weight can only be between 0 and 256 inclusive.\n\n"
+    );
+    assert_eq!(cli(&s.admin, "get weight nope/a\n"), "No such backend.\n\n");
+    assert_eq!(cli(&s.admin, "get weight be/zz\n"), "No such server.\n\n");
+    assert_eq!(cli(&s.admin, "get weight be/a\n"), "3 (initial 1)\n\n");
+}
+
+#[test]
+fn levels_prompt_and_several_commands() {
+    let s = setup();
+    assert_eq!(
+        cli(&s.user, "disable server be/a\n"),
+        "Permission denied\n\n"
+    );
+    assert_eq!(cli(&s.user, "set weight be/a 5\n"), "Permission denied\n\n");
+    assert_eq!(stat(&s.admin)["be/a"]["status"], "no check");
+    // Several commands on one line.
+    assert_eq!(
+        cli(&s.user, "get weight be/a;get weight be/b\n"),
+        "1 (initial 1)\n\n1 (initial 1)\n\n"
+    );
+    // Interactive mode: prompt, an empty line after each answer, quit.
+    assert_eq!(
+        cli(&s.admin, "prompt\nget weight be/a\nquit\n"),
+        "\n> 1 (initial 1)\n\n> "
+    );
+    let unknown = cli(&s.admin, "foo\n");
+    assert!(unknown.starts_with("Unknown command"), "{unknown}");
+    let help = cli(&s.admin, "help\n");
+    assert!(help.starts_with("The following commands are valid at this level:\n"));
+    assert!(help.contains("  quit                                    : disconnect\n"));
+    let _ = &s.proxy;
+}
+
+#[test]
+fn show_info_activity_and_debug_counters() {
+    let s = setup();
+    get_closed(s.fe, "/");
+    let info = cli(&s.admin, "show info\n");
+    let keys: Vec<&str> = info
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split_once(':').unwrap().0)
+        .collect();
+    for k in [
+        "Name",
+        "Version",
+        "Nbthread",
+        "Pid",
+        "Uptime_sec",
+        "Maxconn",
+        "CurrConns",
+        "CumConns",
+        "CumReq",
+    ] {
+        assert!(keys.contains(&k), "{k} missing:\n{info}");
+    }
+    if !is_sluice() {
+        println!("skipped: sluice-specific parts of show info/activity/debug counters");
+        return;
+    }
+    // sluice-specific: the key order of the reference notes (HAProxy 3.x's full list).
+    assert_eq!(keys.len(), 82, "{info}");
+    assert_eq!(keys[0], "Name");
+    assert_eq!(*keys.last().unwrap(), "NbThreadGroups");
+    assert!(info.contains("CumReq: 1\n"), "{info}");
+    let act = cli(&s.admin, "show activity\n");
+    assert!(act.starts_with("thread_id: 1 (1.."), "{act}");
+    assert!(act.lines().any(|l| l.starts_with("loops: ")), "{act}");
+    let dc = cli(&s.admin, "debug counters\n");
+    assert!(dc.starts_with("Count     Type Location function(): \"condition\" [comment]\n"));
+    assert!(dc.contains("CNT fallback-epoll/src/reactor.rs"), "{dc}");
+    assert!(dc.contains("epoll report of event on a just closed fd (harmless)"));
+}
