@@ -10,6 +10,7 @@
 
 pub(crate) mod acl;
 pub(crate) mod addr;
+pub(crate) mod bind;
 pub(crate) mod errorfile;
 pub(crate) mod format;
 pub(crate) mod global;
@@ -18,7 +19,7 @@ pub(crate) mod options;
 pub(crate) mod proxy;
 pub(crate) mod refused;
 pub(crate) mod sample;
-pub(crate) mod server;
+mod server;
 pub(crate) mod tls;
 pub(crate) mod units;
 

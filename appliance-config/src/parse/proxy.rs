@@ -7,12 +7,13 @@
 //! warning otherwise (HAProxy's behaviour).
 
 use super::acl::{parse_acl_term, parse_condition};
+use super::bind::parse_bind_line;
 use super::format::parse_format;
 use super::global::parse_logger;
 use super::http::{parse_http_rule, parse_redirect, Dir, RuleCtx};
 use super::options::{balance, capture, http_check, option, timeout, usage_err};
 use super::refused;
-use super::server::{parse_bind_line, parse_default_server, parse_server_line, ServerOpts};
+use super::server::{parse_default_server, parse_server_line, ServerOpts};
 use super::units::parse_u32_in;
 use super::{errorfile_line, Ctx, Ln, R};
 use crate::error::{did_you_mean, Location};
