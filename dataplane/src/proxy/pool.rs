@@ -268,7 +268,9 @@ pub struct ServerPool<C> {
     list: VecDeque<Pooled<C>>,
     safe: u32,
     usage: Rc<Usage>,
-    est_need: u32,
+    /// Estimated need (HAProxy's `est_need_conns`): raised at once when more
+    /// connections are in use, decayed by the purge.
+    est_need: Cell<u32>,
     next_purge_ms: Option<u64>,
     purged: u64,
     closed_by_server: u64,
@@ -282,7 +284,7 @@ impl<C> ServerPool<C> {
             list: VecDeque::new(),
             safe: 0,
             usage: Rc::default(),
-            est_need: 0,
+            est_need: Cell::new(0),
             next_purge_ms: None,
             purged: 0,
             closed_by_server: 0,
@@ -300,6 +302,11 @@ impl<C> ServerPool<C> {
         self.usage.used.set(u);
         if u > self.usage.max_used.get() {
             self.usage.max_used.set(u);
+        }
+        // HAProxy's `srv_use_conn`: the need is at least what is in use now, so a
+        // fresh process pools as soon as load appears, not after the first purge.
+        if u > self.est_need.get() {
+            self.est_need.set(u);
         }
         InUse {
             usage: self.usage.clone(),
@@ -321,7 +328,7 @@ impl<C> ServerPool<C> {
             safe: self.safe,
             used: self.usage.used.get(),
             max_used: self.usage.max_used.get(),
-            est_need: self.est_need,
+            est_need: self.est_need.get(),
             purged: self.purged,
             closed_by_server: self.closed_by_server,
             refused: self.refused,
@@ -358,7 +365,7 @@ impl<C> ServerPool<C> {
             return PutOutcome::Refused;
         }
         let room = l.max_idle.is_none_or(|m| idle < m)
-            && (first_of_kind || used + idle <= used.max(self.est_need) + l.low_idle);
+            && (first_of_kind || used + idle <= used.max(self.est_need.get()) + l.low_idle);
         if !room {
             // Over the limit: HAProxy refuses the connection just released, which
             // is the hottest one. sluice closes the least recently used instead:
@@ -447,7 +454,7 @@ impl<C> ServerPool<C> {
         !self.list.is_empty()
             || self.usage.used.get() > 0
             || self.usage.max_used.get() > 0
-            || self.est_need > 0
+            || self.est_need.get() > 0
     }
 
     /// Run the purge if its interval has elapsed: returns the plan applied. The
@@ -467,9 +474,9 @@ impl<C> ServerPool<C> {
             self.usage.used.get(),
             self.list.len() as u32,
             self.usage.max_used.get(),
-            self.est_need,
+            self.est_need.get(),
         );
-        self.est_need = plan.est_need;
+        self.est_need.set(plan.est_need);
         self.usage.max_used.set(plan.max_used);
         for _ in 0..plan.kill {
             let Some(e) = self.list.pop_front() else {

@@ -160,16 +160,26 @@ fn entry_rules_follow_limits() {
     assert_eq!(r.release(c, u, 2, 0), PutOutcome::Refused);
     let (c, u) = r.open();
     assert_eq!(r.release(c, u, 1, 0), PutOutcome::Kept);
-    // Without estimated need, one idle connection is kept (HAProxy's est_need
-    // rule), the most recently released.
+    // Five in use at once raise the estimated need to five at once (HAProxy's
+    // `srv_use_conn`), so a fresh pool keeps all five when they are released.
     let mut r = Rig::new(PoolLimits::default());
     let conns: Vec<_> = (0..5).map(|_| r.open()).collect();
     assert_eq!(r.pool.snapshot().used, 5);
+    assert_eq!(r.pool.snapshot().est_need, 5);
     for (c, u) in conns {
         r.release(c, u, 2, 0);
     }
-    assert_eq!(r.ids(), vec![5]);
+    assert_eq!(r.ids(), vec![1, 2, 3, 4, 5]);
     assert_eq!(r.pool.snapshot().used, 0);
+    // Beyond the need (one more than was ever in use), the least recently used is
+    // closed to make room.
+    let (c, u) = r.open();
+    r.release(c, u, 2, 0);
+    let (c, u) = r.open();
+    let (c2, u2) = r.open();
+    r.release(c, u, 2, 0);
+    r.release(c2, u2, 2, 0);
+    assert!(r.ids().len() <= 6, "{:?}", r.ids());
 }
 
 #[test]
