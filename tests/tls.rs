@@ -382,7 +382,10 @@ frontend fe
 
 backend be
     option log-health-checks
-    server good {} ssl verify none check inter 200 rise 1 fall 1
+    # Generous check timeout and fall for the good server: a debug build on a
+    # loaded machine can take a few hundred ms per handshake.
+    timeout check 1s
+    server good {} ssl verify none check inter 200 rise 1 fall 3
     server bad {} ssl verify none check inter 200 rise 1 fall 1
 ",
         tls.addr(),
