@@ -61,6 +61,7 @@ pub(crate) struct ServerOpts {
     line_tls: Vec<String>,
 }
 
+/// Server options other than the TLS ones (see [`SERVER_TLS_OPTS`]).
 const SERVER_OPTS: &[&str] = &[
     "weight",
     "backup",
@@ -81,23 +82,6 @@ const SERVER_OPTS: &[&str] = &[
     "id",
     "ssl",
     "no-ssl",
-    "verify",
-    "ca-file",
-    "sni",
-    "alpn",
-    "crt",
-    "ssl-min-ver",
-    "ssl-max-ver",
-    "ciphers",
-    "ciphersuites",
-    "no-sslv3",
-    "no-tlsv10",
-    "no-tlsv11",
-    "no-tlsv12",
-    "no-tlsv13",
-    "force-tlsv12",
-    "force-tlsv13",
-    "no-tls-tickets",
     "check-ssl",
     "no-check-ssl",
     "proto",
@@ -325,7 +309,7 @@ fn parse_opts(
                     format!("unknown server option '{name}'"),
                     did_you_mean(
                         name,
-                        SERVER_OPTS.iter().copied(),
+                        SERVER_OPTS.iter().chain(SERVER_TLS_OPTS).copied(),
                         &format!("expected syntax: {usage}"),
                     ),
                 ));
