@@ -64,7 +64,7 @@ pub use model::{
     Address, Backend, Balance, Bind, BindTls, Capture, CheckExpect, CliLevel, Config, CpuMap,
     ErrorPage, ForwardFor, Frontend, Global, HashType, HttpCheck, HttpConnMode, HttpErrors,
     HttpReuse, IdlePoolShared, LogDest, LogHeaderFormat, LogLevel, Logger, Mode, Server, ServerTls,
-    StatsSocket, Timeouts, TlsVersion, Tune, Verify,
+    StatsSocket, Timeouts, TlsVersion, Tune, Verify, H2Side, H2Tune,
 };
 pub use parse::global::MAX_THREADS;
 

@@ -8,6 +8,8 @@
 //! - [`lb`]: load-balancing decisions (sans-IO);
 //! - [`buf`], [`tunnel`], [`logsink`]: pooled buffers, byte forwarding, log delivery;
 //! - [`tls`]: TLS termination and TLS to servers (rustls), certificates, SNI;
+//! - [`h2`]: HTTP/2 on both sides (the `h2` crate), translated to and from the
+//!   HTTP/1.1 transaction engine, with flood protections;
 //! - [`proxy`]: the pipeline of a worker — listeners, HTTP and TCP sessions,
 //!   backends (queue, connect, retries, idle pool), health checks, logging.
 //!
@@ -17,6 +19,7 @@
 
 pub mod buf;
 pub mod h1;
+pub mod h2;
 pub mod io;
 pub mod lb;
 pub mod logsink;

@@ -38,6 +38,45 @@ pub struct Tune {
     pub maxrewrite: usize,
     /// `tune.idle-pool.shared` (default on).
     pub idle_pool_shared: IdlePoolShared,
+    /// `tune.h2.*`.
+    pub h2: H2Tune,
+}
+
+/// HTTP/2 settings (`tune.h2.*`), with HAProxy's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct H2Tune {
+    /// `tune.h2.header-table-size` (SETTINGS_HEADER_TABLE_SIZE, default 4096).
+    pub header_table_size: u32,
+    /// `tune.h2.max-frame-size` (SETTINGS_MAX_FRAME_SIZE, default 16384).
+    pub max_frame_size: u32,
+    /// Client side (`tune.h2.fe.*`, else `tune.h2.*`).
+    pub fe: H2Side,
+    /// Server side (`tune.h2.be.*`, else `tune.h2.*`).
+    pub be: H2Side,
+}
+
+/// The per-side HTTP/2 settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct H2Side {
+    /// SETTINGS_INITIAL_WINDOW_SIZE (default 65535).
+    pub initial_window_size: u32,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS (default 100).
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for H2Tune {
+    fn default() -> Self {
+        let side = H2Side {
+            initial_window_size: 65535,
+            max_concurrent_streams: 100,
+        };
+        H2Tune {
+            header_table_size: 4096,
+            max_frame_size: 16384,
+            fe: side,
+            be: side,
+        }
+    }
 }
 
 /// `tune.idle-pool.shared off|on|full`: may a worker take an idle server connection
@@ -61,6 +100,7 @@ impl Default for Tune {
             http_maxhdr: 101,
             maxrewrite: 1024,
             idle_pool_shared: IdlePoolShared::On,
+            h2: H2Tune::default(),
         }
     }
 }

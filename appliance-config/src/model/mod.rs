@@ -16,7 +16,7 @@ pub mod rules;
 pub mod sample;
 mod tls;
 
-pub use global::{CliLevel, CpuMap, Global, IdlePoolShared, StatsSocket, Tune};
+pub use global::{CliLevel, CpuMap, Global, H2Side, H2Tune, IdlePoolShared, StatsSocket, Tune};
 pub use tls::{BindTls, ServerTls, TlsVersion, Verify};
 
 use std::collections::BTreeMap;

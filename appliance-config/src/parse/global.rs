@@ -37,6 +37,14 @@ const GLOBAL_KEYWORDS: &[&str] = &[
     "tune.http.maxhdr",
     "tune.maxrewrite",
     "tune.idle-pool.shared",
+    "tune.h2.header-table-size",
+    "tune.h2.initial-window-size",
+    "tune.h2.max-concurrent-streams",
+    "tune.h2.max-frame-size",
+    "tune.h2.fe.initial-window-size",
+    "tune.h2.fe.max-concurrent-streams",
+    "tune.h2.be.initial-window-size",
+    "tune.h2.be.max-concurrent-streams",
     "description",
     "node",
     "zero-warning",
@@ -528,6 +536,48 @@ pub(crate) fn global_kw(ctx: &mut Ctx<'_>, ln: &Ln<'_>) -> R {
                 );
             }
         }
+        k if k.starts_with("tune.h2.") && GLOBAL_KEYWORDS.contains(&k) => {
+            let what = format!("'{k}'");
+            let v = one_arg(ln, kw, "number")?;
+            match k {
+                "tune.h2.header-table-size" => {
+                    g.tune.h2.header_table_size = parse_u32_in(v, &what, 0, 65535).map_err(fail)?
+                }
+                "tune.h2.max-frame-size" => {
+                    g.tune.h2.max_frame_size =
+                        parse_u32_in(v, &what, 16384, 16_777_215).map_err(fail)?
+                }
+                _ => {
+                    let window = k.ends_with("initial-window-size");
+                    let n = if window {
+                        parse_u32_in(v, &what, 0, (1 << 31) - 1).map_err(fail)?
+                    } else {
+                        parse_u32_in(v, &what, 1, 1 << 20).map_err(fail)?
+                    };
+                    let key = usize::from(!window);
+                    // The generic keyword sets both sides; a side's own keyword wins
+                    // whatever the order.
+                    let sides: Vec<usize> = if k.starts_with("tune.h2.fe.") {
+                        ctx.h2_side_set[0][key] = true;
+                        vec![0]
+                    } else if k.starts_with("tune.h2.be.") {
+                        ctx.h2_side_set[1][key] = true;
+                        vec![1]
+                    } else {
+                        (0..2).filter(|&i| !ctx.h2_side_set[i][key]).collect()
+                    };
+                    let h2 = &mut ctx.global.tune.h2;
+                    for i in sides {
+                        let side = if i == 0 { &mut h2.fe } else { &mut h2.be };
+                        if window {
+                            side.initial_window_size = n;
+                        } else {
+                            side.max_concurrent_streams = n;
+                        }
+                    }
+                }
+            }
+        }
         "description" => {
             if ln.w.len() < 2 {
                 return Err(ln.err(
@@ -588,7 +638,7 @@ pub(crate) fn global_kw(ctx: &mut Ctx<'_>, ln: &Ln<'_>) -> R {
                             .iter()
                             .copied()
                             .filter(|k| k.starts_with("tune.")),
-                        "sluice supports tune.bufsize, tune.http.maxhdr, tune.maxrewrite and tune.idle-pool.shared",
+                        "sluice supports tune.bufsize, tune.http.maxhdr, tune.maxrewrite, tune.idle-pool.shared and tune.h2.*",
                     ),
                 ));
             }

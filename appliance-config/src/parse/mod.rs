@@ -73,6 +73,9 @@ pub(crate) struct Ctx<'e> {
     /// `http-errors` sections declared so far (names → nothing; pages in `http_errors`).
     pub http_error_names: BTreeMap<String, ()>,
     pub http_errors: Vec<HttpErrors>,
+    /// `tune.h2.{fe,be}.{initial-window-size,max-concurrent-streams}` seen: the
+    /// generic `tune.h2.*` keyword no longer overrides that side's value.
+    pub h2_side_set: [[bool; 2]; 2],
 }
 
 impl Ctx<'_> {
@@ -162,6 +165,7 @@ impl<'e> Loader<'e> {
                 global: Global::default(),
                 http_error_names: BTreeMap::new(),
                 http_errors: vec![],
+                h2_side_set: [[false; 2]; 2],
             },
             cur: Cur::None,
             section_kw: String::new(),

@@ -564,5 +564,12 @@ fn debug_counters(snaps: &[WorkerSnapshot]) -> String {
     for (n, loc, desc) in rows {
         let _ = writeln!(out, "{n:<10} {:>3} {loc}: \"{desc}\"", "CNT");
     }
+    let mut h2 = crate::h2::counters::H2Counters::default();
+    for s in snaps {
+        h2.add(&s.h2);
+    }
+    for (name, n, desc) in h2.rows() {
+        let _ = writeln!(out, "{n:<10} {:>3} dataplane/src/h2: \"{name}\" [{desc}]", "CNT");
+    }
     out
 }

@@ -61,6 +61,8 @@ pub struct WorkerSnapshot {
     pub loops: u64,
     /// Sessions open on the worker.
     pub sessions: usize,
+    /// HTTP/2 counters.
+    pub h2: crate::h2::counters::H2Counters,
 }
 
 /// What every CLI connection shares.

@@ -84,6 +84,9 @@ pub struct Worker<D: Driver> {
     pub stats: RefCell<WorkerStats>,
     /// Accept loops waiting for a connection slot (`maxconn`).
     accept_waiters: RefCell<Vec<Waker>>,
+    /// Long-lived connections to tell about a soft stop (HTTP/2 clients get a
+    /// graceful GOAWAY).
+    pub stop_waiters: Rc<StopWaiters>,
     /// Sessions open on this worker.
     pub sessions: Cell<usize>,
     pub last_request_error: RefCell<Option<CapturedError>>,
@@ -142,6 +145,7 @@ impl<D: Driver> Worker<D> {
             frontends,
             backend_logs,
             accept_waiters: RefCell::new(Vec::new()),
+            stop_waiters: Rc::new(StopWaiters::default()),
             sessions: Cell::new(0),
             last_request_error: RefCell::new(None),
             last_response_error: RefCell::new(None),
@@ -200,6 +204,62 @@ impl<D: Driver> Worker<D> {
         self.shared.process.release();
         self.sessions.set(self.sessions.get() - 1);
         self.wake_accept_loops();
+    }
+}
+
+/// Tasks to wake on a soft stop, one slot per registered connection (a slot is
+/// freed when its [`StopWatch`] drops, so finished connections leave nothing).
+#[derive(Default)]
+pub struct StopWaiters {
+    slots: RefCell<Vec<Option<Waker>>>,
+    free: RefCell<Vec<usize>>,
+}
+
+impl StopWaiters {
+    fn wake_all(&self) {
+        for w in self.slots.borrow().iter().flatten() {
+            w.wake_by_ref();
+        }
+    }
+
+    /// A registration for one connection's task.
+    pub fn watch(self: &Rc<Self>) -> StopWatch {
+        let slot = match self.free.borrow_mut().pop() {
+            Some(i) => i,
+            None => {
+                let mut v = self.slots.borrow_mut();
+                v.push(None);
+                v.len() - 1
+            }
+        };
+        StopWatch {
+            owner: self.clone(),
+            slot,
+        }
+    }
+}
+
+/// One connection's registration in [`StopWaiters`].
+pub struct StopWatch {
+    owner: Rc<StopWaiters>,
+    slot: usize,
+}
+
+impl StopWatch {
+    /// Remember the task to wake (call from its poll).
+    pub fn register(&self, waker: &Waker) {
+        let mut v = self.owner.slots.borrow_mut();
+        match &v[self.slot] {
+            Some(w) if w.will_wake(waker) => {}
+            _ => v[self.slot] = Some(waker.clone()),
+        }
+    }
+}
+
+impl Drop for StopWatch {
+    fn drop(&mut self) {
+        self.owner.slots.borrow_mut()[self.slot] = None;
+        self.owner.free.borrow_mut().push(self.slot);
     }
 }
 
@@ -295,7 +355,15 @@ async fn accept_loop<D: Driver>(w: Rc<Worker<D>>, fe: usize, bind: usize, listen
             };
             match mode {
                 Mode::Http => {
-                    http::session::serve(w2.clone(), fe, stream, info, accept_us, trace_id).await
+                    let h2 = w2.shared.config.frontends[fe].binds[bind].proto.as_deref() == Some("h2")
+                        || info.as_ref().and_then(|i| i.alpn.as_deref()) == Some(&b"h2"[..]);
+                    if h2 {
+                        crate::h2::front::serve(w2.clone(), fe, bind, stream, info, trace_id, Vec::new())
+                            .await
+                    } else {
+                        http::session::serve(w2.clone(), fe, bind, stream, info, accept_us, trace_id)
+                            .await
+                    }
                 }
                 Mode::Tcp => tcp::serve(w2.clone(), fe, stream, info, accept_us).await,
             }
@@ -403,6 +471,7 @@ pub fn run_worker<D: Driver>(
                     Message::SoftStop => {
                         shared.stopping.store(true, Ordering::Relaxed);
                         w.wake_accept_loops();
+                        w.stop_waiters.wake_all();
                     }
                     Message::HardStop => hard.set(true),
                     Message::Run(f) => f(&w.stats.borrow()),
@@ -413,6 +482,7 @@ pub fn run_worker<D: Driver>(
                         exec: executor.counters(),
                         loops,
                         sessions: w.sessions.get(),
+                        h2: crate::h2::counters::snapshot(),
                     }),
                 }
             }

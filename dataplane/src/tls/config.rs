@@ -26,9 +26,6 @@ use super::resolver::{CertStore, SniResolver};
 use super::{ciphers, TlsError};
 use appliance_config::model::sample::SampleExpr;
 
-/// The message for ALPN `h2` until HTTP/2 exists in this build.
-const NO_H2: &str = "HTTP/2 is not in this build yet; use `alpn http/1.1`";
-
 /// A TLS bind's context, shared by every worker.
 pub struct BindTlsCtx {
     pub acceptor: tokio_rustls::TlsAcceptor,
@@ -120,10 +117,9 @@ fn provider_with(
     Ok((Arc::new(p), warnings))
 }
 
+/// The ALPN protocols a bind or server offers (`h2` and `http/1.1` are spoken;
+/// other names are offered as configured, like HAProxy does).
 fn check_alpn(alpn: &[String]) -> Result<Vec<Vec<u8>>, String> {
-    if alpn.iter().any(|a| a == "h2") {
-        return Err(NO_H2.into());
-    }
     Ok(alpn.iter().map(|a| a.as_bytes().to_vec()).collect())
 }
 

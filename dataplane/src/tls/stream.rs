@@ -1,6 +1,7 @@
 //! [`MaybeTls`]: a connection of the I/O seam, in clear or wrapped in TLS (as the
-//! server of a client, or as the client of a server), usable wherever a
-//! [`Stream`] is.
+//! server of a client, or as the client of a server) — or a virtual connection
+//! carrying one HTTP/2 stream as HTTP/1.1 (see `crate::h2::pipe`) — usable wherever
+//! a [`Stream`] is.
 //!
 //! Owns: the stream and, for TLS, the rustls connection (boxed: a clear-text
 //! connection pays one word for the possibility). Invariants:
@@ -27,6 +28,8 @@ pub enum MaybeTls<S> {
     Server(Box<server::TlsStream<S>>),
     /// We are the TLS client (to a `server ... ssl`).
     Client(Box<client::TlsStream<S>>),
+    /// One HTTP/2 stream presented as an HTTP/1.1 connection.
+    Virtual(crate::h2::pipe::Pipe),
 }
 
 impl<S> MaybeTls<S> {
@@ -34,26 +37,33 @@ impl<S> MaybeTls<S> {
         !matches!(self, MaybeTls::Plain(_))
     }
 
-    /// The underlying connection.
-    pub fn inner(&self) -> &S {
+    /// A virtual connection (one HTTP/2 stream): never pooled, never kept.
+    pub fn is_virtual(&self) -> bool {
+        matches!(self, MaybeTls::Virtual(_))
+    }
+
+    /// The underlying connection (`None` for a virtual one).
+    pub fn inner(&self) -> Option<&S> {
         match self {
-            MaybeTls::Plain(s) => s,
-            MaybeTls::Server(t) => t.get_ref().0,
-            MaybeTls::Client(t) => t.get_ref().0,
+            MaybeTls::Plain(s) => Some(s),
+            MaybeTls::Server(t) => Some(t.get_ref().0),
+            MaybeTls::Client(t) => Some(t.get_ref().0),
+            MaybeTls::Virtual(_) => None,
         }
     }
 
-    fn inner_mut(&mut self) -> &mut S {
+    /// The ALPN protocol a TLS handshake settled on.
+    pub fn alpn(&self) -> Option<&[u8]> {
         match self {
-            MaybeTls::Plain(s) => s,
-            MaybeTls::Server(t) => t.get_mut().0,
-            MaybeTls::Client(t) => t.get_mut().0,
+            MaybeTls::Server(t) => t.get_ref().1.alpn_protocol(),
+            MaybeTls::Client(t) => t.get_ref().1.alpn_protocol(),
+            _ => None,
         }
     }
 
     fn tls_wants_write(&self) -> bool {
         match self {
-            MaybeTls::Plain(_) => false,
+            MaybeTls::Plain(_) | MaybeTls::Virtual(_) => false,
             MaybeTls::Server(t) => t.get_ref().1.wants_write(),
             MaybeTls::Client(t) => t.get_ref().1.wants_write(),
         }
@@ -67,7 +77,7 @@ impl<S: Stream> MaybeTls<S> {
             return Poll::Ready(Ok(()));
         }
         match self {
-            MaybeTls::Plain(_) => Poll::Ready(Ok(())),
+            MaybeTls::Plain(_) | MaybeTls::Virtual(_) => Poll::Ready(Ok(())),
             MaybeTls::Server(t) => Pin::new(&mut **t).poll_flush(cx),
             MaybeTls::Client(t) => Pin::new(&mut **t).poll_flush(cx),
         }
@@ -89,6 +99,7 @@ impl<S: Stream> AsyncRead for MaybeTls<S> {
             MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
             MaybeTls::Server(t) => Pin::new(&mut **t).poll_read(cx, buf),
             MaybeTls::Client(t) => Pin::new(&mut **t).poll_read(cx, buf),
+            MaybeTls::Virtual(p) => Pin::new(p).poll_read(cx, buf),
         }
     }
 }
@@ -107,6 +118,7 @@ impl<S: Stream> AsyncWrite for MaybeTls<S> {
             MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
             MaybeTls::Server(t) => Pin::new(&mut **t).poll_write(cx, buf),
             MaybeTls::Client(t) => Pin::new(&mut **t).poll_write(cx, buf),
+            MaybeTls::Virtual(p) => Pin::new(p).poll_write(cx, buf),
         }
     }
 
@@ -123,6 +135,7 @@ impl<S: Stream> AsyncWrite for MaybeTls<S> {
             MaybeTls::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             MaybeTls::Server(t) => Pin::new(&mut **t).poll_write_vectored(cx, bufs),
             MaybeTls::Client(t) => Pin::new(&mut **t).poll_write_vectored(cx, bufs),
+            MaybeTls::Virtual(p) => Pin::new(p).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -131,6 +144,7 @@ impl<S: Stream> AsyncWrite for MaybeTls<S> {
             MaybeTls::Plain(s) => s.is_write_vectored(),
             MaybeTls::Server(t) => t.is_write_vectored(),
             MaybeTls::Client(t) => t.is_write_vectored(),
+            MaybeTls::Virtual(p) => p.is_write_vectored(),
         }
     }
 
@@ -139,6 +153,7 @@ impl<S: Stream> AsyncWrite for MaybeTls<S> {
             MaybeTls::Plain(s) => Pin::new(s).poll_flush(cx),
             MaybeTls::Server(t) => Pin::new(&mut **t).poll_flush(cx),
             MaybeTls::Client(t) => Pin::new(&mut **t).poll_flush(cx),
+            MaybeTls::Virtual(p) => Pin::new(p).poll_flush(cx),
         }
     }
 
@@ -148,6 +163,7 @@ impl<S: Stream> AsyncWrite for MaybeTls<S> {
             MaybeTls::Plain(s) => Pin::new(s).poll_shutdown(cx),
             MaybeTls::Server(t) => Pin::new(&mut **t).poll_shutdown(cx),
             MaybeTls::Client(t) => Pin::new(&mut **t).poll_shutdown(cx),
+            MaybeTls::Virtual(p) => Pin::new(p).poll_shutdown(cx),
         }
     }
 }
@@ -162,24 +178,41 @@ impl<S: Stream> Stream for MaybeTls<S> {
     }
 
     fn peer_addr(&self) -> Option<SocketAddr> {
-        self.inner().peer_addr()
+        match self {
+            MaybeTls::Virtual(p) => p.peer_addr(),
+            _ => self.inner().and_then(|s| s.peer_addr()),
+        }
     }
 
     fn local_addr(&self) -> Option<SocketAddr> {
-        self.inner().local_addr()
+        match self {
+            MaybeTls::Virtual(p) => p.local_addr(),
+            _ => self.inner().and_then(|s| s.local_addr()),
+        }
     }
 
     fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        self.inner().set_nodelay(on)
+        match self.inner() {
+            Some(s) => s.set_nodelay(on),
+            None => Ok(()),
+        }
     }
 
     fn abort(&mut self) {
-        self.inner_mut().abort()
+        match self {
+            MaybeTls::Plain(s) => s.abort(),
+            MaybeTls::Server(t) => t.get_mut().0.abort(),
+            MaybeTls::Client(t) => t.get_mut().0.abort(),
+            MaybeTls::Virtual(p) => p.abort(),
+        }
     }
 
     /// Input on an idle TLS connection (a `close_notify`, a late session ticket) is
     /// input all the same: the connection is then not reused, which is safe.
     fn idle_input_pending(&self) -> bool {
-        self.inner().idle_input_pending()
+        match self {
+            MaybeTls::Virtual(p) => p.input_pending() || !p.peer_alive(),
+            _ => self.inner().is_some_and(|s| s.idle_input_pending()),
+        }
     }
 }

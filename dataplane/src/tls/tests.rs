@@ -240,14 +240,16 @@ fn alpn_and_info() {
 }
 
 #[test]
-fn alpn_h2_is_refused_until_http2_exists() {
+fn alpn_h2_is_offered_in_the_configured_order() {
     let d = Dir::new("h2");
     let a = d.write("a.pem", &self_signed(&["a.example.com"], None));
     let mut t = bind(vec![a]);
     t.alpn = vec!["h2".into(), "http/1.1".into()];
-    let e = build_bind(&t, UnixTime::now()).unwrap_err();
-    assert!(e.0.contains("[t.cfg:7] : 'bind'"), "{e}");
-    assert!(e.0.contains("HTTP/2 is not in this build yet"), "{e}");
+    let (ctx, _) = build_bind(&t, UnixTime::now()).unwrap();
+    assert_eq!(
+        ctx.acceptor.config().alpn_protocols,
+        [b"h2".to_vec(), b"http/1.1".to_vec()]
+    );
 }
 
 #[test]

@@ -54,7 +54,7 @@ pub struct ServerConn<S> {
 /// Offer a connection to its server's idle pool (HAProxy: an HTTP/1 connection is
 /// safe after its second request); the pool may refuse it (it is then closed).
 pub fn release_to_pool<D: Driver>(w: &Worker<D>, conn: ServerConn<MaybeTls<D::Stream>>) {
-    if !conn.buf.is_empty() {
+    if !conn.buf.is_empty() || conn.stream.is_virtual() {
         return;
     }
     let be = &w.backends[conn.backend];
@@ -171,6 +171,14 @@ async fn acquire<D: Driver>(
             key,
             |server| server_sni(sref, tref, be, server),
             |server, skey| {
+                // A live HTTP/2 connection of this session to that server: a new
+                // stream on it.
+                if let Some(ups) = &sref.upstreams {
+                    if let Some(p) = ups.open_stream(be, server, skey, w.limits, (sref.client.peer_addr(), sref.client.local_addr())) {
+                        reused_requests = 1;
+                        return Some(MaybeTls::Virtual(p));
+                    }
+                }
                 if let Some(conn) = held.take() {
                     if conn.backend == be
                         && conn.server == server
@@ -197,7 +205,16 @@ async fn acquire<D: Driver>(
         release_to_pool(&w, conn);
     }
     match result {
-        Ok(e) => {
+        Ok(mut e) => {
+            if !e.reused {
+                match speak_h2(s, be, e.slot.server, e.sni_key, e.stream).await {
+                    Ok(stream) => e.stream = stream,
+                    Err(()) => {
+                        connect_failed(&w, be, e.slot.server, &std::io::Error::other("HTTP/2 handshake failure"));
+                        return Acquired::Fail(503, TermState(b'S', b'C'));
+                    }
+                }
+            }
             t.t_queue = Some(e.t_queue);
             t.t_connect = Some(e.t_connect);
             t.retries = e.retries;
@@ -229,6 +246,38 @@ async fn acquire<D: Driver>(
             Acquired::Fail(503, TermState(b'S', b'C'))
         }
     }
+}
+
+/// A fresh server connection speaks HTTP/2 when the server says `proto h2`, or
+/// TLS settled on `h2` by ALPN: start HTTP/2 on it, keep it in the session's
+/// upstreams, and return a virtual connection for this request's stream.
+pub async fn speak_h2<D: Driver>(
+    s: &mut Session<D>,
+    be: usize,
+    server: usize,
+    sni_key: u64,
+    stream: MaybeTls<D::Stream>,
+) -> Result<MaybeTls<D::Stream>, ()> {
+    let cfg = &s.w.shared.config.backends[be].servers[server];
+    let h2 = cfg.proto.as_deref() == Some("h2") || stream.alpn() == Some(&b"h2"[..]);
+    if !h2 {
+        return Ok(stream);
+    }
+    let addrs = (s.client.peer_addr(), s.client.local_addr());
+    let tls = stream.is_tls();
+    let w = s.w.clone();
+    let tmo = w.shared.config.backends[be].timeouts.connect;
+    let up = match crate::runtime::timeout(
+        tmo,
+        crate::h2::back::connect(stream, &w.shared.config.global.tune.h2, w.limits.max_head_bytes, be, server, sni_key, tls),
+    )
+    .await
+    {
+        Ok(Ok(up)) => up,
+        _ => return Err(()),
+    };
+    let ups = s.upstreams.get_or_insert_with(Default::default);
+    Ok(MaybeTls::Virtual(ups.add_and_open(up, w.limits, addrs)))
 }
 
 /// Why the response head could not be obtained.
@@ -297,9 +346,16 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
                 {
                     Ok(stream) => {
                         w.stats.borrow_mut().server_connects(be, server);
+                        let skey = crate::proxy::backend::sni_key(sni.as_deref());
+                        let Ok(stream) = speak_h2(s, be, server, skey, stream).await else {
+                            t.term = TermState(b'S', b'C');
+                            s.reply_error(t, 503).await;
+                            drop(slot);
+                            return Next::Close;
+                        };
                         conn = ServerConn {
                             stream,
-                            sni_key: crate::proxy::backend::sni_key(sni.as_deref()),
+                            sni_key: skey,
                             buf: IoBuf::new(),
                             backend: be,
                             server,
@@ -523,6 +579,7 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
         && rsp_kind != BodyKind::UntilClose
         && req_pump.is_done()
         && conn.buf.is_empty()
+        && !conn.stream.is_virtual()
         && be_cfg.http_reuse != HttpReuse::Never;
     drop(slot);
     if server_keep {

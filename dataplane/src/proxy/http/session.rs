@@ -8,7 +8,11 @@
 //! - a request head is complete and valid before anything is sent to a server;
 //!   a malformed one is answered (400/414/431/501) and the connection closed;
 //! - between requests the session holds no buffer and no transaction state;
-//! - every transaction ends with exactly one log line (unless `dontlognull` applies).
+//! - every transaction ends with exactly one log line (unless `dontlognull` applies);
+//! - a clear connection that opens with the HTTP/2 preface is handed to the HTTP/2
+//!   front (`crate::h2::front`) before any byte is interpreted as HTTP/1;
+//! - a virtual session (one HTTP/2 stream, see `crate::h2`) serves exactly one
+//!   transaction and logs its request line as `HTTP/2.0`.
 
 use std::rc::Rc;
 use std::task::Poll;
@@ -37,6 +41,8 @@ enum HeadRead {
     Timeout,
     /// A malformed head: answer this status.
     Invalid(crate::h1::H1Error),
+    /// The connection opened with the HTTP/2 client preface.
+    H2Preface,
 }
 
 /// What to do after a transaction.
@@ -44,12 +50,22 @@ enum HeadRead {
 pub enum Next {
     KeepAlive,
     Close,
+    /// Hand the connection to the HTTP/2 front.
+    H2,
 }
 
 /// A client connection's state.
 pub struct Session<D: Driver> {
     pub w: Rc<Worker<D>>,
     pub fe: usize,
+    /// The bind (listener) of the frontend that accepted the connection.
+    pub bind: usize,
+    /// Set for a virtual session carrying one HTTP/2 stream: its connection's
+    /// shared state.
+    pub h2: Option<Rc<crate::h2::front::ConnCtx>>,
+    /// Connections to HTTP/2 servers this session's requests use (shared by the
+    /// streams of an HTTP/2 client connection; made on first use otherwise).
+    pub upstreams: Option<Rc<crate::h2::back::Upstreams>>,
     pub client: MaybeTls<D::Stream>,
     /// The client connection's TLS facts (`None`: clear text). Shared with the
     /// rules' views of each transaction.
@@ -71,14 +87,18 @@ pub struct Session<D: Driver> {
 pub async fn serve<D: Driver>(
     w: Rc<Worker<D>>,
     fe: usize,
+    bind: usize,
     client: MaybeTls<D::Stream>,
     tls: Option<Rc<TlsInfo>>,
     accept_us: u64,
     trace: Option<u32>,
 ) {
-    let mut s = Session {
+    let s = Session {
         w,
         fe,
+        bind,
+        h2: None,
+        upstreams: None,
         client,
         tls,
         cbuf: IoBuf::new(),
@@ -88,13 +108,50 @@ pub async fn serve<D: Driver>(
         accept_us,
         trace,
     };
+    run(s).await
+}
+
+/// Serve one HTTP/2 stream presented as an HTTP/1.1 connection: one transaction.
+pub async fn serve_h2_stream<D: Driver>(
+    w: Rc<Worker<D>>,
+    ctx: Rc<crate::h2::front::ConnCtx>,
+    client: MaybeTls<D::Stream>,
+) {
+    let s = Session {
+        w,
+        fe: ctx.fe,
+        bind: ctx.bind,
+        upstreams: Some(ctx.upstreams.clone()),
+        client,
+        tls: ctx.tls.clone(),
+        cbuf: IoBuf::new(),
+        server: None,
+        served: 0,
+        vars: Vars::new(),
+        accept_us: clock::now_us(),
+        trace: ctx.trace,
+        h2: Some(ctx),
+    };
+    run(s).await
+}
+
+async fn run<D: Driver>(mut s: Session<D>) {
     loop {
         let mut t = txn::take();
         let next = s.transaction(&mut t).await;
         s.vars.end_transaction();
         txn::give(t);
         s.served += 1;
-        if next == Next::Close || s.w.shared.is_stopping() {
+        if next == Next::H2 {
+            // The client speaks HTTP/2 (prior knowledge on a clear connection).
+            let pre = s.cbuf.data().to_vec();
+            let Session {
+                w, fe, bind, client, tls, trace, ..
+            } = s;
+            crate::h2::front::serve(w, fe, bind, client, tls, trace, pre).await;
+            return;
+        }
+        if next == Next::Close || s.w.shared.is_stopping() || s.h2.is_some() {
             break;
         }
     }
@@ -135,10 +192,18 @@ impl<D: Driver> Session<D> {
             timer.set_after(request_tmo);
         }
         t.t_start = clock::now_us();
+        let detect_h2 = self.served == 0
+            && self.h2.is_none()
+            && self.frontend().binds[self.bind].proto.as_deref() != Some("h1");
         let client = &mut self.client;
         let cbuf = &mut self.cbuf;
         std::future::poll_fn(|cx| loop {
-            if !cbuf.is_empty() {
+            let preface = crate::h2::scan::PREFACE;
+            let maybe_h2 = detect_h2 && preface.starts_with(&cbuf.data()[..cbuf.len().min(preface.len())]);
+            if maybe_h2 && cbuf.len() >= preface.len() {
+                return Poll::Ready(HeadRead::H2Preface);
+            }
+            if !cbuf.is_empty() && !maybe_h2 {
                 match parse_request(cbuf.data(), &limits, &mut t.req) {
                     Ok(Parsed::Complete { head_len }) => {
                         return Poll::Ready(HeadRead::Complete(head_len))
@@ -197,6 +262,7 @@ impl<D: Driver> Session<D> {
         t.t_head = clock::now_us();
         let head_len = match head {
             HeadRead::Complete(n) => n,
+            HeadRead::H2Preface => return Next::H2,
             HeadRead::Nothing { timeout } => {
                 if self.served == 0 && !self.frontend().dontlognull {
                     t.term = TermState(if timeout { b'c' } else { b'C' }, b'R');
@@ -230,6 +296,9 @@ impl<D: Driver> Session<D> {
         };
         t.bytes_in = head_len as u64;
         capture_request_line(t, self.cbuf.data());
+        if self.h2.is_some() {
+            h2_request_line(t, self.tls.is_some());
+        }
         if let Some(id) = self.trace {
             let fe = &self.frontend().name;
             crate::proxy::trace::head(id, fe, "clireq", "clihdr", &t.request_line, &t.req.headers);
@@ -296,6 +365,24 @@ fn capture_request_line(t: &mut Txn, buf: &[u8]) {
         .unwrap_or(0);
     t.request_line.clear();
     t.request_line.extend_from_slice(&buf[..end.min(8192)]);
+}
+
+/// An HTTP/2 request's line as HAProxy logs it: the absolute URI built from
+/// `:scheme`, `:authority` and `:path`, and `HTTP/2.0`.
+fn h2_request_line(t: &mut Txn, tls: bool) {
+    let line = &mut t.request_line;
+    line.clear();
+    line.extend_from_slice(t.req.method());
+    line.push(b' ');
+    let target = t.req.target();
+    if target.starts_with(b"/") {
+        if let Some(host) = t.req.headers.get(b"host") {
+            line.extend_from_slice(if tls { b"https://" } else { b"http://" });
+            line.extend_from_slice(host);
+        }
+    }
+    line.extend_from_slice(&target[..target.len().min(8192)]);
+    line.extend_from_slice(b" HTTP/2.0");
 }
 
 /// Helper for the accept loop: the peer address of the client, for logs.
