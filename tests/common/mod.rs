@@ -6,6 +6,8 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod client;
+pub mod grpc;
+pub mod h2raw;
 pub mod http;
 pub mod origin;
 pub mod proxy;
