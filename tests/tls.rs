@@ -459,29 +459,24 @@ fn start_up_certificate_errors_with_check_mode() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // ALPN h2 is refused with a clear message until HTTP/2 exists.
-    if common::is_sluice() {
-        let cfg = bind_cfg(
-            free_port(),
-            &format!("crt {} alpn h2,http/1.1", good.display()),
-            "",
-            "127.0.0.1:9",
-        );
-        let file = d.write("h2.cfg", &cfg);
-        let out = run(
-            &["-c", "-f", &file.display().to_string()],
-            &[],
-            Duration::from_secs(10),
-        );
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success());
-        let line = bind_line(&cfg);
-        assert!(
-            err.contains(&format!("h2.cfg:{line}]"))
-                && err.contains("HTTP/2 is not in this build yet"),
-            "{err}"
-        );
-    }
+    // ALPN h2 is accepted by -c like HAProxy.
+    let cfg = bind_cfg(
+        free_port(),
+        &format!("crt {} alpn h2,http/1.1", good.display()),
+        "",
+        "127.0.0.1:9",
+    );
+    let file = d.write("h2.cfg", &cfg);
+    let out = run(
+        &["-c", "-f", &file.display().to_string()],
+        &[],
+        Duration::from_secs(10),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// 1-based line number of the first `bind` line of `cfg`.

@@ -62,9 +62,9 @@ pub use cond::{feature_string, COMPAT_VERSION, ENABLED, FEATURES};
 pub use error::{ConfigError, ConfigErrors, Diagnostic, Location, Severity};
 pub use model::{
     Address, Backend, Balance, Bind, BindTls, Capture, CheckExpect, CliLevel, Config, CpuMap,
-    ErrorPage, ForwardFor, Frontend, Global, HashType, HttpCheck, HttpConnMode, HttpErrors,
-    HttpReuse, IdlePoolShared, LogDest, LogHeaderFormat, LogLevel, Logger, Mode, Server, ServerTls,
-    StatsSocket, Timeouts, TlsVersion, Tune, Verify, H2Side, H2Tune,
+    ErrorPage, ForwardFor, Frontend, Global, H2Side, H2Tune, HashType, HttpCheck, HttpConnMode,
+    HttpErrors, HttpReuse, IdlePoolShared, LogDest, LogHeaderFormat, LogLevel, Logger, Mode,
+    Server, ServerTls, StatsSocket, Timeouts, TlsVersion, Tune, Verify,
 };
 pub use parse::global::MAX_THREADS;
 

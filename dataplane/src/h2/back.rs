@@ -325,8 +325,12 @@ async fn stream_task(
                         let (parts, body) = rsp.into_parts();
                         let status = parts.status.as_u16();
                         let bodyless = bodyless_rsp || status == 204 || status == 304;
-                        framing =
-                            translate::response_to_h1(&parts, bodyless, body.is_end_stream(), &mut to_pipe);
+                        framing = translate::response_to_h1(
+                            &parts,
+                            bodyless,
+                            body.is_end_stream(),
+                            &mut to_pipe,
+                        );
                         if framing == Framing::None {
                             rsp_done = true;
                         } else {

@@ -38,22 +38,86 @@ impl H2Counters {
     /// Name, value and meaning of each counter, for the CLI.
     pub fn rows(&self) -> [(&'static str, u64, &'static str); 16] {
         [
-            ("h2_fe_connections", self.fe_connections, "client connections speaking HTTP/2"),
-            ("h2_fe_streams", self.fe_streams, "streams opened by clients"),
-            ("h2_be_connections", self.be_connections, "HTTP/2 connections opened to servers"),
-            ("h2_be_streams", self.be_streams, "streams opened to servers"),
-            ("h2_goaway_rcvd", self.goaway_rcvd, "GOAWAY frames received from clients"),
-            ("h2_rst_stream_rcvd", self.rst_stream_rcvd, "RST_STREAM frames received from clients"),
-            ("h2_goaway_sent", self.goaway_sent, "GOAWAY frames sent to clients"),
-            ("h2_rst_stream_sent", self.rst_stream_sent, "RST_STREAM frames sent to clients"),
-            ("h2_conn_protocol_errors", self.conn_protocol_errors, "GOAWAY sent with an error code"),
-            ("h2_strm_protocol_errors", self.strm_protocol_errors, "RST_STREAM sent with PROTOCOL_ERROR"),
-            ("h2_rapid_reset", self.rapid_reset, "connections cut for rapid reset (ENHANCE_YOUR_CALM)"),
-            ("h2_ping_flood", self.ping_flood, "connections cut for a PING flood (ENHANCE_YOUR_CALM)"),
-            ("h2_settings_flood", self.settings_flood, "connections cut for a SETTINGS flood (ENHANCE_YOUR_CALM)"),
-            ("h2_empty_frame_flood", self.empty_frame_flood, "connections cut for a flood of empty frames (ENHANCE_YOUR_CALM)"),
-            ("h2_continuation_flood", self.continuation_flood, "connections cut for a CONTINUATION flood (ENHANCE_YOUR_CALM)"),
-            ("h2_header_list_too_large", self.header_list_too_large, "requests refused for their header list size (431)"),
+            (
+                "h2_fe_connections",
+                self.fe_connections,
+                "client connections speaking HTTP/2",
+            ),
+            (
+                "h2_fe_streams",
+                self.fe_streams,
+                "streams opened by clients",
+            ),
+            (
+                "h2_be_connections",
+                self.be_connections,
+                "HTTP/2 connections opened to servers",
+            ),
+            (
+                "h2_be_streams",
+                self.be_streams,
+                "streams opened to servers",
+            ),
+            (
+                "h2_goaway_rcvd",
+                self.goaway_rcvd,
+                "GOAWAY frames received from clients",
+            ),
+            (
+                "h2_rst_stream_rcvd",
+                self.rst_stream_rcvd,
+                "RST_STREAM frames received from clients",
+            ),
+            (
+                "h2_goaway_sent",
+                self.goaway_sent,
+                "GOAWAY frames sent to clients",
+            ),
+            (
+                "h2_rst_stream_sent",
+                self.rst_stream_sent,
+                "RST_STREAM frames sent to clients",
+            ),
+            (
+                "h2_conn_protocol_errors",
+                self.conn_protocol_errors,
+                "GOAWAY sent with an error code",
+            ),
+            (
+                "h2_strm_protocol_errors",
+                self.strm_protocol_errors,
+                "RST_STREAM sent with PROTOCOL_ERROR",
+            ),
+            (
+                "h2_rapid_reset",
+                self.rapid_reset,
+                "connections cut for rapid reset (ENHANCE_YOUR_CALM)",
+            ),
+            (
+                "h2_ping_flood",
+                self.ping_flood,
+                "connections cut for a PING flood (ENHANCE_YOUR_CALM)",
+            ),
+            (
+                "h2_settings_flood",
+                self.settings_flood,
+                "connections cut for a SETTINGS flood (ENHANCE_YOUR_CALM)",
+            ),
+            (
+                "h2_empty_frame_flood",
+                self.empty_frame_flood,
+                "connections cut for a flood of empty frames (ENHANCE_YOUR_CALM)",
+            ),
+            (
+                "h2_continuation_flood",
+                self.continuation_flood,
+                "connections cut for a CONTINUATION flood (ENHANCE_YOUR_CALM)",
+            ),
+            (
+                "h2_header_list_too_large",
+                self.header_list_too_large,
+                "requests refused for their header list size (431)",
+            ),
         ]
     }
 
@@ -116,6 +180,9 @@ mod tests {
             ..Default::default()
         };
         a.add(&b);
-        assert_eq!((a.ping_flood, a.fe_connections, a.header_list_too_large), (4, 4, 2));
+        assert_eq!(
+            (a.ping_flood, a.fe_connections, a.header_list_too_large),
+            (4, 4, 2)
+        );
     }
 }

@@ -153,13 +153,21 @@ pub async fn serve<D: Driver>(
     let local = client.local_addr();
     let wall = clock::wall_us();
     let cfg = &w.shared.config;
-    let tmo = cfg.frontends[fe].timeouts.clone();
+    let tmo = cfg.frontends[fe].timeouts;
     let (io, guard) = Guarded::new(Rewind::new(pre, client), FloodLimits::default(), true);
     let handshake = builder(&cfg.global.tune.h2, w.limits.max_head_bytes).handshake::<_, Bytes>(io);
     let mut conn = match runtime::timeout(tmo.http_request.or(tmo.client), handshake).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
-            crate::proxy::log::log_connection_error(&w, fe, bind, peer, wall, "HTTP/2 handshake failure", &e);
+            crate::proxy::log::log_connection_error(
+                &w,
+                fe,
+                bind,
+                peer,
+                wall,
+                "HTTP/2 handshake failure",
+                &e,
+            );
             return;
         }
         Err(_) => return,
@@ -255,8 +263,10 @@ pub async fn serve<D: Driver>(
 fn refuse(respond: &mut SendResponse<Bytes>, status: u16) {
     let mut rsp = http::Response::new(());
     *rsp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
-    rsp.headers_mut()
-        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from_static("0"));
+    rsp.headers_mut().insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from_static("0"),
+    );
     let _ = respond.send_response(rsp, true);
 }
 
@@ -276,22 +286,23 @@ async fn stream_task<D: Driver>(
         _ => Method::Get,
     };
     let mut head = Vec::new();
-    let framing = match translate::request_to_h1(&parts, end_stream, limits.max_head_bytes, &mut head) {
-        Ok(f) => f,
-        Err(Reject::TooLarge) => {
-            counters::bump(|c| c.header_list_too_large += 1);
-            refuse(&mut respond, 431);
-            return;
-        }
-        Err(Reject::Malformed(_)) => {
-            refuse(&mut respond, 400);
-            return;
-        }
-        Err(Reject::Unsupported(_)) => {
-            refuse(&mut respond, 501);
-            return;
-        }
-    };
+    let framing =
+        match translate::request_to_h1(&parts, end_stream, limits.max_head_bytes, &mut head) {
+            Ok(f) => f,
+            Err(Reject::TooLarge) => {
+                counters::bump(|c| c.header_list_too_large += 1);
+                refuse(&mut respond, 431);
+                return;
+            }
+            Err(Reject::Malformed(_)) => {
+                refuse(&mut respond, 400);
+                return;
+            }
+            Err(Reject::Unsupported(_)) => {
+                refuse(&mut respond, 501);
+                return;
+            }
+        };
     drop(parts);
     let (session_end, mut pipe) = Pipe::pair(ctx.peer, ctx.local);
     {

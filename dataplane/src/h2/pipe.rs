@@ -127,7 +127,11 @@ impl Pipe {
     }
 
     /// Read up to `out.len()` bytes (0: end of stream).
-    pub fn poll_read_into(&mut self, cx: &mut Context<'_>, out: &mut [u8]) -> Poll<io::Result<usize>> {
+    pub fn poll_read_into(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         let mut s = self.shared.borrow_mut();
         let d = &mut s.dirs[1 - self.side];
         if d.reset {
@@ -289,7 +293,10 @@ mod tests {
             Poll::Ready(Ok(5))
         ));
         let mut out = [0u8; 16];
-        assert!(matches!(b.poll_read_into(&mut cx, &mut out), Poll::Ready(Ok(5))));
+        assert!(matches!(
+            b.poll_read_into(&mut cx, &mut out),
+            Poll::Ready(Ok(5))
+        ));
         assert_eq!(&out[..5], b"hello");
         assert!(b.poll_read_into(&mut cx, &mut out).is_pending());
         assert!(matches!(
@@ -297,8 +304,14 @@ mod tests {
             Poll::Ready(Ok(4))
         ));
         drop(b);
-        assert!(matches!(a.poll_read_into(&mut cx, &mut out), Poll::Ready(Ok(4))));
-        assert!(matches!(a.poll_read_into(&mut cx, &mut out), Poll::Ready(Ok(0))));
+        assert!(matches!(
+            a.poll_read_into(&mut cx, &mut out),
+            Poll::Ready(Ok(4))
+        ));
+        assert!(matches!(
+            a.poll_read_into(&mut cx, &mut out),
+            Poll::Ready(Ok(0))
+        ));
         // The reader is gone: writes fail.
         assert!(matches!(
             Pin::new(&mut a).poll_write(&mut cx, b"x"),
@@ -317,7 +330,10 @@ mod tests {
         ));
         assert!(Pin::new(&mut a).poll_write(&mut cx, &big).is_pending());
         let mut out = vec![0u8; 1000];
-        assert!(matches!(b.poll_read_into(&mut cx, &mut out), Poll::Ready(Ok(1000))));
+        assert!(matches!(
+            b.poll_read_into(&mut cx, &mut out),
+            Poll::Ready(Ok(1000))
+        ));
         assert!(matches!(
             Pin::new(&mut a).poll_write(&mut cx, &big),
             Poll::Ready(Ok(1000))
@@ -331,7 +347,13 @@ mod tests {
         let _ = Pin::new(&mut b).poll_write(&mut cx, b"pending");
         a.abort();
         let mut out = [0u8; 8];
-        assert!(matches!(b.poll_read_into(&mut cx, &mut out), Poll::Ready(Err(_))));
-        assert!(matches!(a.poll_read_into(&mut cx, &mut out), Poll::Ready(Err(_))));
+        assert!(matches!(
+            b.poll_read_into(&mut cx, &mut out),
+            Poll::Ready(Err(_))
+        ));
+        assert!(matches!(
+            a.poll_read_into(&mut cx, &mut out),
+            Poll::Ready(Err(_))
+        ));
     }
 }

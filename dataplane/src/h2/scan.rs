@@ -187,7 +187,16 @@ mod tests {
         for step in [1, 2, 7, 9, 10, 1000] {
             let got = heads(&mut FrameScanner::new(true), &wire, step);
             let kinds: Vec<u8> = got.iter().map(|g| g.0.kind).collect();
-            assert_eq!(kinds, [kind::SETTINGS, kind::HEADERS, kind::GOAWAY, kind::RST_STREAM], "step {step}");
+            assert_eq!(
+                kinds,
+                [
+                    kind::SETTINGS,
+                    kind::HEADERS,
+                    kind::GOAWAY,
+                    kind::RST_STREAM
+                ],
+                "step {step}"
+            );
             assert_eq!(got[1].0.stream, 1);
             assert_eq!(&got[2].1[4..8], &[0, 0, 0, 0xb]);
             assert_eq!(&got[2].1[8..], b"too_many_resets");

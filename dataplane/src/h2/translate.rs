@@ -88,7 +88,11 @@ pub fn request_to_h1(
     out.push(b' ');
     let authority = parts.uri.authority().map(|a| a.as_str());
     if parts.method == http::Method::CONNECT {
-        out.extend_from_slice(authority.ok_or(Reject::Malformed("CONNECT without :authority"))?.as_bytes());
+        out.extend_from_slice(
+            authority
+                .ok_or(Reject::Malformed("CONNECT without :authority"))?
+                .as_bytes(),
+        );
     } else {
         match parts.uri.path_and_query() {
             Some(pq) if !pq.as_str().is_empty() => out.extend_from_slice(pq.as_str().as_bytes()),
@@ -107,9 +111,7 @@ pub fn request_to_h1(
     let mut cookies: Option<Vec<u8>> = None;
     for (name, value) in parts.headers.iter() {
         let n = name.as_str().as_bytes();
-        if (authority.is_some() && name == http::header::HOST)
-            || CONNECTION_SPECIFIC.contains(&n)
-        {
+        if (authority.is_some() && name == http::header::HOST) || CONNECTION_SPECIFIC.contains(&n) {
             continue;
         }
         if name == http::header::TE {
@@ -144,9 +146,14 @@ pub fn request_to_h1(
 }
 
 /// Copy the end-to-end fields of an HTTP/1 head into an HTTP/2 header map.
-fn fields_to_h2(fields: &HeaderList, map: &mut HeaderMap, skip_host: bool) -> Result<(), &'static str> {
+fn fields_to_h2(
+    fields: &HeaderList,
+    map: &mut HeaderMap,
+    skip_host: bool,
+) -> Result<(), &'static str> {
     for (name, value) in fields.iter() {
-        if is_connection_specific(name, fields) || (skip_host && name.eq_ignore_ascii_case(b"host")) {
+        if is_connection_specific(name, fields) || (skip_host && name.eq_ignore_ascii_case(b"host"))
+        {
             continue;
         }
         if name.eq_ignore_ascii_case(b"te") {
@@ -175,12 +182,9 @@ pub fn response_to_h2(head: &ResponseHead) -> Result<http::Response<()>, &'stati
 /// connection). The `Host` field becomes `:authority`.
 pub fn request_to_h2(head: &RequestHead, scheme: &str) -> Result<http::Request<()>, &'static str> {
     let mut req = http::Request::new(());
-    *req.method_mut() =
-        http::Method::from_bytes(head.method()).map_err(|_| "invalid method")?;
+    *req.method_mut() = http::Method::from_bytes(head.method()).map_err(|_| "invalid method")?;
     let uri = if req.method() == http::Method::CONNECT {
-        http::Uri::builder()
-            .authority(head.target())
-            .build()
+        http::Uri::builder().authority(head.target()).build()
     } else {
         let mut b = http::Uri::builder().scheme(scheme);
         if let Some(host) = head.authority().or_else(|| head.host()) {
@@ -206,7 +210,13 @@ pub fn response_to_h1(
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(parts.status.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(parts.status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    out.extend_from_slice(
+        parts
+            .status
+            .canonical_reason()
+            .unwrap_or("Unknown")
+            .as_bytes(),
+    );
     out.extend_from_slice(b"\r\n");
     for (name, value) in parts.headers.iter() {
         let n = name.as_str().as_bytes();
@@ -241,7 +251,10 @@ pub fn trailers_to_h2(raw: &[u8]) -> HeaderMap {
         };
         let name = &line[..colon];
         let value = line[colon + 1..].trim_ascii();
-        if CONNECTION_SPECIFIC.iter().any(|c| name.eq_ignore_ascii_case(c)) {
+        if CONNECTION_SPECIFIC
+            .iter()
+            .any(|c| name.eq_ignore_ascii_case(c))
+        {
             continue;
         }
         if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
@@ -313,7 +326,10 @@ mod tests {
             .uri("http://h/x")
             .header("content-length", "3"));
         let mut out = vec![];
-        assert_eq!(request_to_h1(&p, false, 65536, &mut out), Ok(Framing::Length));
+        assert_eq!(
+            request_to_h1(&p, false, 65536, &mut out),
+            Ok(Framing::Length)
+        );
         let p = req(http::Request::builder().uri("http://h/x"));
         assert_eq!(request_to_h1(&p, true, 65536, &mut out), Ok(Framing::None));
         assert_eq!(out, b"GET /x HTTP/1.1\r\nhost: h\r\n\r\n");
@@ -324,7 +340,10 @@ mod tests {
         let p = req(http::Request::builder()
             .uri("http://h/")
             .header("x-big", "a".repeat(2000)));
-        assert_eq!(request_to_h1(&p, true, 1024, &mut vec![]), Err(Reject::TooLarge));
+        assert_eq!(
+            request_to_h1(&p, true, 1024, &mut vec![]),
+            Err(Reject::TooLarge)
+        );
     }
 
     #[test]
@@ -332,7 +351,8 @@ mod tests {
         let mut head = ResponseHead::new();
         let raw = b"HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: t=5\r\n\
                     Transfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n";
-        crate::h1::parse_response(raw, &Default::default(), crate::h1::Method::Get, &mut head).unwrap();
+        crate::h1::parse_response(raw, &Default::default(), crate::h1::Method::Get, &mut head)
+            .unwrap();
         let r = response_to_h2(&head).unwrap();
         let names: Vec<_> = r.headers().keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["content-type"]);
@@ -351,7 +371,11 @@ mod tests {
 
     #[test]
     fn h2_responses_frame_their_bodies_for_h1() {
-        let (p, _) = http::Response::builder().status(200).body(()).unwrap().into_parts();
+        let (p, _) = http::Response::builder()
+            .status(200)
+            .body(())
+            .unwrap()
+            .into_parts();
         let mut out = vec![];
         assert_eq!(response_to_h1(&p, false, false, &mut out), Framing::Chunked);
         assert!(out.ends_with(b"transfer-encoding: chunked\r\n\r\n"));

@@ -569,7 +569,11 @@ fn debug_counters(snaps: &[WorkerSnapshot]) -> String {
         h2.add(&s.h2);
     }
     for (name, n, desc) in h2.rows() {
-        let _ = writeln!(out, "{n:<10} {:>3} dataplane/src/h2: \"{name}\" [{desc}]", "CNT");
+        let _ = writeln!(
+            out,
+            "{n:<10} {:>3} dataplane/src/h2: \"{name}\" [{desc}]",
+            "CNT"
+        );
     }
     out
 }

@@ -355,14 +355,31 @@ async fn accept_loop<D: Driver>(w: Rc<Worker<D>>, fe: usize, bind: usize, listen
             };
             match mode {
                 Mode::Http => {
-                    let h2 = w2.shared.config.frontends[fe].binds[bind].proto.as_deref() == Some("h2")
+                    let h2 = w2.shared.config.frontends[fe].binds[bind].proto.as_deref()
+                        == Some("h2")
                         || info.as_ref().and_then(|i| i.alpn.as_deref()) == Some(&b"h2"[..]);
                     if h2 {
-                        crate::h2::front::serve(w2.clone(), fe, bind, stream, info, trace_id, Vec::new())
-                            .await
+                        crate::h2::front::serve(
+                            w2.clone(),
+                            fe,
+                            bind,
+                            stream,
+                            info,
+                            trace_id,
+                            Vec::new(),
+                        )
+                        .await
                     } else {
-                        http::session::serve(w2.clone(), fe, bind, stream, info, accept_us, trace_id)
-                            .await
+                        http::session::serve(
+                            w2.clone(),
+                            fe,
+                            bind,
+                            stream,
+                            info,
+                            accept_us,
+                            trace_id,
+                        )
+                        .await
                     }
                 }
                 Mode::Tcp => tcp::serve(w2.clone(), fe, stream, info, accept_us).await,

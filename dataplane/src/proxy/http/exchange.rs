@@ -174,7 +174,13 @@ async fn acquire<D: Driver>(
                 // A live HTTP/2 connection of this session to that server: a new
                 // stream on it.
                 if let Some(ups) = &sref.upstreams {
-                    if let Some(p) = ups.open_stream(be, server, skey, w.limits, (sref.client.peer_addr(), sref.client.local_addr())) {
+                    if let Some(p) = ups.open_stream(
+                        be,
+                        server,
+                        skey,
+                        w.limits,
+                        (sref.client.peer_addr(), sref.client.local_addr()),
+                    ) {
                         reused_requests = 1;
                         return Some(MaybeTls::Virtual(p));
                     }
@@ -210,7 +216,12 @@ async fn acquire<D: Driver>(
                 match speak_h2(s, be, e.slot.server, e.sni_key, e.stream).await {
                     Ok(stream) => e.stream = stream,
                     Err(()) => {
-                        connect_failed(&w, be, e.slot.server, &std::io::Error::other("HTTP/2 handshake failure"));
+                        connect_failed(
+                            &w,
+                            be,
+                            e.slot.server,
+                            &std::io::Error::other("HTTP/2 handshake failure"),
+                        );
                         return Acquired::Fail(503, TermState(b'S', b'C'));
                     }
                 }
@@ -269,7 +280,15 @@ pub async fn speak_h2<D: Driver>(
     let tmo = w.shared.config.backends[be].timeouts.connect;
     let up = match crate::runtime::timeout(
         tmo,
-        crate::h2::back::connect(stream, &w.shared.config.global.tune.h2, w.limits.max_head_bytes, be, server, sni_key, tls),
+        crate::h2::back::connect(
+            stream,
+            &w.shared.config.global.tune.h2,
+            w.limits.max_head_bytes,
+            be,
+            server,
+            sni_key,
+            tls,
+        ),
     )
     .await
     {

@@ -146,7 +146,13 @@ async fn run<D: Driver>(mut s: Session<D>) {
             // The client speaks HTTP/2 (prior knowledge on a clear connection).
             let pre = s.cbuf.data().to_vec();
             let Session {
-                w, fe, bind, client, tls, trace, ..
+                w,
+                fe,
+                bind,
+                client,
+                tls,
+                trace,
+                ..
             } = s;
             crate::h2::front::serve(w, fe, bind, client, tls, trace, pre).await;
             return;
@@ -199,7 +205,8 @@ impl<D: Driver> Session<D> {
         let cbuf = &mut self.cbuf;
         std::future::poll_fn(|cx| loop {
             let preface = crate::h2::scan::PREFACE;
-            let maybe_h2 = detect_h2 && preface.starts_with(&cbuf.data()[..cbuf.len().min(preface.len())]);
+            let maybe_h2 =
+                detect_h2 && preface.starts_with(&cbuf.data()[..cbuf.len().min(preface.len())]);
             if maybe_h2 && cbuf.len() >= preface.len() {
                 return Poll::Ready(HeadRead::H2Preface);
             }
