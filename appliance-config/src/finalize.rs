@@ -319,6 +319,18 @@ pub(crate) fn finalize(mut ld: Loader<'_>) -> Result<Loaded, ConfigErrors> {
                     }
                 }
             }
+            if p.httpchk {
+                for (s, _) in &p.servers {
+                    if s.check && s.proto.as_deref() == Some("h2") && s.check_port.is_none() {
+                        errs.push(ConfigError::new(
+                            Some(s.location.clone()),
+                            "server",
+                            format!("HTTP health checks over HTTP/2 are not supported yet (server '{}' has 'proto h2' and {desc} has 'option httpchk')", s.name),
+                            "check it with a TCP check (remove 'option httpchk'), or check another port that speaks HTTP/1.1 with 'port <n>'",
+                        ));
+                    }
+                }
+            }
             for e in errs {
                 ctx.error(e);
             }

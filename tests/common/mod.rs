@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod grpc;
+pub mod h2;
 pub mod h2raw;
 pub mod http;
 pub mod origin;

@@ -8,6 +8,7 @@
 //! | `/size/N`            | 200 with an N-byte `pattern` body, content-length            |
 //! | `/chunked/N`         | 200 with an N-byte `pattern` body, chunked                   |
 //! | `/echo`              | 200, body lists method, target, headers, body length + sum   |
+//! | `/trailers`          | 200 chunked, body `ok`, trailers `grpc-status: 0`, `x-trailer: yes` |
 //! | `/status/CODE`       | that status (no body for 1xx/204/304)                        |
 //! | `/close`             | 200 with `connection: close`, then closes                    |
 //! | `/noanswer`          | closes without answering                                     |
@@ -417,6 +418,15 @@ fn answer(
                 req.body_len, req.body_sum
             ));
             done(send(out, 200, "content-type: text/plain\r\n", b.as_bytes()))
+        }
+        Some("trailers") => {
+            let mut msg = format!(
+                "HTTP/1.1 200 OK\r\n{common}transfer-encoding: chunked\r\ntrailer: grpc-status, x-trailer\r\n\r\n"
+            );
+            if !head_only {
+                msg.push_str("2\r\nok\r\n0\r\ngrpc-status: 0\r\nx-trailer: yes\r\n\r\n");
+            }
+            done(out.write_all(msg.as_bytes()).is_ok())
         }
         Some("status") => done(send(out, num(1) as u16, "", name.as_bytes())),
         Some("close") => {

@@ -1,0 +1,769 @@
+//! HTTP/2 pieces for end-to-end tests, built on the `h2` crate: an H2 origin server
+//! (clear text with prior knowledge, or TLS with ALPN `h2`) and an H2 client that
+//! sends several requests concurrently on one connection. Hand-made frames (floods,
+//! malformed input, GOAWAY) live in `h2raw`.
+//!
+//! The origin answers by path:
+//!
+//! | path              | answer                                                          |
+//! |-------------------|-----------------------------------------------------------------|
+//! | `/echo`           | 200, streams the request body back as it arrives; request       |
+//! |                   | headers reflected as `x-echo-<name>`, plus `x-echo-method` and  |
+//! |                   | `x-echo-authority` (`:authority`); request trailers echoed back |
+//! |                   | as response trailers                                            |
+//! | `/big?n=N`        | 200, N bytes of `http::pattern`, content-length, sent in chunks |
+//! |                   | as flow control allows                                          |
+//! | `/trailers`       | 200, body `ok`, trailers `grpc-status: 0` and `x-trailer: yes`  |
+//! | `/status/CODE`    | that status, body `status CODE` (none for 204/304)              |
+//! | `/delay?ms=N`     | 200 `delayed` after N ms                                        |
+//! | anything else     | 200 `h2 origin`                                                 |
+//!
+//! Every route but `/echo` reads the whole request body before answering, and its
+//! response carries `x-body-len` and `x-body-sum` (`http::checksum`) of that body.
+//! A request with `expect: 100-continue` first gets a `100` informational response.
+//! Every response carries `x-origin: h2` and `x-conn-id` (per-origin connection
+//! number, from 1). Every request is recorded (`H2Seen`) once its body has ended.
+
+use std::future::poll_fn;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use ::h2::client::SendRequest;
+use ::h2::server::SendResponse;
+use ::h2::{RecvStream, SendStream};
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::tls::{client_config, cn_of, self_signed_pem};
+
+/// Upper bound of one client exchange (all its requests), so no test hangs.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Size of the DATA chunks the origin and the client send.
+const CHUNK: usize = 16 * 1024;
+
+/// A request as the H2 origin received it.
+#[derive(Clone, Debug, Default)]
+pub struct H2Seen {
+    /// Number of the TCP connection it came on (from 1).
+    pub conn_id: usize,
+    pub method: String,
+    pub scheme: Option<String>,
+    /// `:authority`.
+    pub authority: Option<String>,
+    /// `:path` (path and query).
+    pub path: String,
+    /// Regular header fields, in order, names lower case.
+    pub headers: Vec<(String, String)>,
+    pub trailers: Vec<(String, String)>,
+    pub body_len: usize,
+    /// `http::checksum` of the body.
+    pub body_sum: String,
+}
+
+impl H2Seen {
+    /// First value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find(&self.headers, name)
+    }
+
+    pub fn trailer(&self, name: &str) -> Option<&str> {
+        find(&self.trailers, name)
+    }
+}
+
+fn find<'a>(list: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    list.iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// What an H2 origin saw, shared between its tasks and the test.
+#[derive(Debug, Default)]
+pub struct H2State {
+    /// TCP connections accepted.
+    pub conns: usize,
+    /// Requests whose headers arrived.
+    pub started: usize,
+    /// Completed requests, in completion order.
+    pub seen: Vec<H2Seen>,
+}
+
+type Shared = Arc<Mutex<H2State>>;
+
+/// An HTTP/2 origin on 127.0.0.1, served by a current-thread tokio runtime in a
+/// background thread. Dropping it stops the listener and drops every connection.
+pub struct H2Origin {
+    port: u16,
+    tls: bool,
+    state: Shared,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl H2Origin {
+    /// Clear-text HTTP/2 (prior knowledge, what `server ... proto h2` speaks).
+    pub fn start() -> H2Origin {
+        H2Origin::launch(false)
+    }
+
+    /// HTTP/2 over TLS with ALPN `h2` only and a self-signed certificate for
+    /// `origin.test` (`server ... ssl verify none alpn h2`).
+    pub fn start_tls() -> H2Origin {
+        H2Origin::launch(true)
+    }
+
+    fn launch(tls: bool) -> H2Origin {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind h2 origin");
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let acceptor = tls.then(|| {
+            let pem = self_signed_pem("origin.test", None);
+            let certs: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_slice_iter(pem.as_bytes())
+                    .map(|c| c.unwrap())
+                    .collect();
+            let key = PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap();
+            let mut cfg = rustls::ServerConfig::builder()
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .unwrap();
+            cfg.alpn_protocols = vec![b"h2".to_vec()];
+            tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
+        });
+        let state: Shared = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, stop2) = (state.clone(), stop.clone());
+        let thread = thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(accept_loop(listener, acceptor, st, stop2));
+            // Dropping the runtime drops every connection task.
+        });
+        H2Origin {
+            port,
+            tls,
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// `127.0.0.1:PORT`, ready for a `server` line.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn conns(&self) -> usize {
+        self.state.lock().unwrap().conns
+    }
+
+    /// Requests whose headers arrived so far.
+    pub fn started(&self) -> usize {
+        self.state.lock().unwrap().started
+    }
+
+    /// Requests completed so far.
+    pub fn requests(&self) -> usize {
+        self.state.lock().unwrap().seen.len()
+    }
+
+    pub fn seen(&self) -> Vec<H2Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    pub fn last_seen(&self) -> Option<H2Seen> {
+        self.state.lock().unwrap().seen.last().cloned()
+    }
+}
+
+impl Drop for H2Origin {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    st: Shared,
+    stop: Arc<AtomicBool>,
+) {
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    while !stop.load(Ordering::SeqCst) {
+        // Short waits so a stop request is seen promptly.
+        let Ok(accepted) = tokio::time::timeout(Duration::from_millis(50), listener.accept()).await
+        else {
+            continue;
+        };
+        let Ok((sock, _)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let _ = sock.set_nodelay(true);
+        let id = {
+            let mut s = st.lock().unwrap();
+            s.conns += 1;
+            s.conns
+        };
+        let (st, acceptor) = (st.clone(), acceptor.clone());
+        tokio::spawn(async move {
+            match acceptor {
+                Some(a) => {
+                    if let Ok(tls) = a.accept(sock).await {
+                        serve_conn(tls, id, st).await;
+                    }
+                }
+                None => serve_conn(sock, id, st).await,
+            }
+        });
+    }
+}
+
+async fn serve_conn<T>(io: T, id: usize, st: Shared)
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut b = ::h2::server::Builder::new();
+    b.max_concurrent_streams(256)
+        .initial_window_size(256 * 1024)
+        .initial_connection_window_size(1 << 20);
+    let Ok(mut conn) = b.handshake::<T, Bytes>(io).await else {
+        return;
+    };
+    // Polling `accept` drives the connection; each stream runs in its own task.
+    while let Some(next) = conn.accept().await {
+        let Ok((req, respond)) = next else { break };
+        tokio::spawn(handle(req, respond, id, st.clone()));
+    }
+}
+
+/// FNV-1a 64-bit, incrementally; the same digest as `http::checksum`.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0xcbf29ce484222325)
+    }
+    fn update(&mut self, data: &[u8]) {
+        for b in data {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x100000001b3);
+        }
+    }
+    fn hex(&self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
+/// Bytes `start .. start + len` of `http::pattern`.
+fn pattern_at(start: usize, len: usize) -> Vec<u8> {
+    (start..start + len)
+        .map(|i| (i.wrapping_mul(31) ^ (i >> 8).wrapping_mul(7)) as u8)
+        .collect()
+}
+
+/// The numeric value of `key` in a query string (0 when absent or not a number).
+fn query_num(query: &str, key: &str) -> usize {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn header_list(h: &HeaderMap) -> Vec<(String, String)> {
+    h.iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn header_map(list: &[(String, String)]) -> HeaderMap {
+    let mut m = HeaderMap::new();
+    for (n, v) in list {
+        m.append(
+            http::HeaderName::from_bytes(n.as_bytes()).expect("header name"),
+            http::HeaderValue::from_str(v).expect("header value"),
+        );
+    }
+    m
+}
+
+/// Sends `data` on `s` as the peer's flow-control windows allow, in chunks of at
+/// most `CHUNK` bytes; ends the stream after it when `end`.
+pub async fn send_all(s: &mut SendStream<Bytes>, mut data: Bytes, end: bool) -> Result<(), String> {
+    if data.is_empty() {
+        if end {
+            s.send_data(Bytes::new(), true).map_err(|e| e.to_string())?;
+        }
+        return Ok(());
+    }
+    while !data.is_empty() {
+        s.reserve_capacity(data.len().min(CHUNK));
+        let granted = match poll_fn(|cx| s.poll_capacity(cx)).await {
+            Some(Ok(n)) => n,
+            Some(Err(e)) => return Err(e.to_string()),
+            None => return Err("stream closed while sending".into()),
+        };
+        if granted == 0 {
+            continue;
+        }
+        let chunk = data.split_to(granted.min(data.len()).min(CHUNK));
+        s.send_data(chunk, end && data.is_empty())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+async fn handle(req: Request<RecvStream>, mut respond: SendResponse<Bytes>, id: usize, st: Shared) {
+    let (parts, mut body) = req.into_parts();
+    let mut seen = H2Seen {
+        conn_id: id,
+        method: parts.method.to_string(),
+        scheme: parts.uri.scheme_str().map(str::to_string),
+        authority: parts.uri.authority().map(|a| a.to_string()),
+        path: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        headers: header_list(&parts.headers),
+        ..H2Seen::default()
+    };
+    st.lock().unwrap().started += 1;
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().unwrap_or("").to_string();
+    if seen
+        .header("expect")
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    {
+        let _ = respond.send_informational(Response::builder().status(100).body(()).unwrap());
+    }
+    let base = || {
+        Response::builder()
+            .header("x-origin", "h2")
+            .header("x-conn-id", id.to_string())
+    };
+
+    if path == "/echo" {
+        let mut b = base()
+            .status(200)
+            .header("x-echo-method", parts.method.as_str());
+        if let Some(a) = &seen.authority {
+            b = b.header("x-echo-authority", a.as_str());
+        }
+        for (n, v) in parts.headers.iter() {
+            b = b.header(format!("x-echo-{n}"), v);
+        }
+        let Ok(mut send) = respond.send_response(b.body(()).unwrap(), false) else {
+            return;
+        };
+        let mut sum = Fnv::new();
+        loop {
+            match body.data().await {
+                Some(Ok(chunk)) => {
+                    let n = chunk.len();
+                    seen.body_len += n;
+                    sum.update(&chunk);
+                    if send_all(&mut send, chunk, false).await.is_err() {
+                        return;
+                    }
+                    // Only now let the peer send more: the echo is streamed, not buffered.
+                    let _ = body.flow_control().release_capacity(n);
+                }
+                Some(Err(_)) => return,
+                None => break,
+            }
+        }
+        seen.body_sum = sum.hex();
+        match body.trailers().await {
+            Ok(Some(t)) => {
+                seen.trailers = header_list(&t);
+                let _ = send.send_trailers(t);
+            }
+            Ok(None) => {
+                let _ = send.send_data(Bytes::new(), true);
+            }
+            Err(_) => return,
+        }
+        st.lock().unwrap().seen.push(seen);
+        return;
+    }
+
+    // Every other route reads the whole request body first.
+    let mut sum = Fnv::new();
+    while let Some(chunk) = body.data().await {
+        let Ok(chunk) = chunk else { return };
+        seen.body_len += chunk.len();
+        sum.update(&chunk);
+        let _ = body.flow_control().release_capacity(chunk.len());
+    }
+    if let Ok(Some(t)) = body.trailers().await {
+        seen.trailers = header_list(&t);
+    }
+    seen.body_sum = sum.hex();
+    let (body_len, body_sum) = (seen.body_len.to_string(), seen.body_sum.clone());
+    st.lock().unwrap().seen.push(seen);
+    let base = || {
+        base()
+            .header("x-body-len", body_len.as_str())
+            .header("x-body-sum", body_sum.as_str())
+    };
+
+    let simple = |mut respond: SendResponse<Bytes>, status: u16, text: String| {
+        let bodiless = status == 204 || status == 304;
+        let resp = base().status(status).body(()).unwrap();
+        if let Ok(mut s) = respond.send_response(resp, bodiless) {
+            if !bodiless {
+                let _ = s.send_data(Bytes::from(text), true);
+            }
+        }
+    };
+    match path.as_str() {
+        "/big" => {
+            let n = query_num(&query, "n");
+            let resp = base()
+                .status(200)
+                .header("content-length", n.to_string())
+                .body(())
+                .unwrap();
+            let Ok(mut s) = respond.send_response(resp, n == 0) else {
+                return;
+            };
+            let mut off = 0;
+            while off < n {
+                let len = (n - off).min(CHUNK);
+                let chunk = Bytes::from(pattern_at(off, len));
+                off += len;
+                if send_all(&mut s, chunk, off == n).await.is_err() {
+                    return;
+                }
+            }
+        }
+        "/trailers" => {
+            let resp = base().status(200).body(()).unwrap();
+            let Ok(mut s) = respond.send_response(resp, false) else {
+                return;
+            };
+            let _ = s.send_data(Bytes::from_static(b"ok"), false);
+            let mut t = HeaderMap::new();
+            t.insert("grpc-status", "0".parse().unwrap());
+            t.insert("x-trailer", "yes".parse().unwrap());
+            let _ = s.send_trailers(t);
+        }
+        "/delay" => {
+            let ms = query_num(&query, "ms") as u64;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            simple(respond, 200, "delayed".into());
+        }
+        p if p.starts_with("/status/") => {
+            let code: u16 = p["/status/".len()..].parse().unwrap_or(500);
+            simple(respond, code, format!("status {code}"));
+        }
+        _ => simple(respond, 200, "h2 origin".into()),
+    }
+}
+
+// ---------------------------------------------------------------- client
+
+/// Where an H2 client connects: 127.0.0.1:`port`, clear (prior knowledge) or TLS
+/// (ALPN `h2`, any certificate accepted, `sni` sent).
+#[derive(Clone, Debug)]
+pub struct H2Target {
+    pub port: u16,
+    pub tls: bool,
+    pub sni: String,
+}
+
+impl H2Target {
+    pub fn clear(port: u16) -> H2Target {
+        H2Target {
+            port,
+            tls: false,
+            sni: String::new(),
+        }
+    }
+
+    pub fn tls(port: u16, sni: &str) -> H2Target {
+        H2Target {
+            port,
+            tls: true,
+            sni: sni.to_string(),
+        }
+    }
+
+    fn default_authority(&self) -> String {
+        if self.tls {
+            format!("{}:{}", self.sni, self.port)
+        } else {
+            format!("127.0.0.1:{}", self.port)
+        }
+    }
+}
+
+/// One request for `h2_exchange`.
+#[derive(Clone, Debug)]
+pub struct H2Request {
+    pub method: String,
+    pub path: String,
+    /// `:authority`; `None`: `127.0.0.1:PORT` (clear) or `SNI:PORT` (TLS).
+    pub authority: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub trailers: Vec<(String, String)>,
+}
+
+impl H2Request {
+    pub fn get(path: &str) -> H2Request {
+        H2Request {
+            method: "GET".into(),
+            path: path.into(),
+            authority: None,
+            headers: Vec::new(),
+            body: Vec::new(),
+            trailers: Vec::new(),
+        }
+    }
+
+    pub fn post(path: &str, body: Vec<u8>) -> H2Request {
+        H2Request {
+            method: "POST".into(),
+            body,
+            ..H2Request::get(path)
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> H2Request {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn trailer(mut self, name: &str, value: &str) -> H2Request {
+        self.trailers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn authority(mut self, a: &str) -> H2Request {
+        self.authority = Some(a.into());
+        self
+    }
+}
+
+/// A response as the H2 client received it.
+#[derive(Clone, Debug)]
+pub struct H2Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub trailers: Option<HeaderMap>,
+}
+
+impl H2Response {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
+    pub fn trailer(&self, name: &str) -> Option<String> {
+        self.trailers
+            .as_ref()?
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
+    pub fn body_str(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// What one client connection gave: the TLS facts and one result per request, in
+/// request order.
+#[derive(Debug)]
+pub struct H2Exchange {
+    pub alpn: Option<String>,
+    /// CN of the certificate the server presented (TLS only).
+    pub peer_cn: Option<String>,
+    pub responses: Vec<Result<H2Response, String>>,
+}
+
+/// Opens one HTTP/2 connection to `t`, sends all `reqs` concurrently on it (bodies
+/// and responses streamed both ways at once), and collects the answers. `Err` when
+/// the connection itself fails; bounded by `CLIENT_TIMEOUT`.
+pub fn h2_exchange(t: &H2Target, reqs: Vec<H2Request>) -> Result<H2Exchange, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        tokio::time::timeout(CLIENT_TIMEOUT, exchange(t, reqs))
+            .await
+            .map_err(|_| format!("h2 exchange timed out after {CLIENT_TIMEOUT:?}"))?
+    })
+}
+
+/// One request on a fresh connection; panics on any failure.
+pub fn h2_one(t: &H2Target, req: H2Request) -> H2Response {
+    let what = format!("{} {}", req.method, req.path);
+    let mut x = h2_exchange(t, vec![req]).unwrap_or_else(|e| panic!("{what}: {e}"));
+    x.responses
+        .pop()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// `GET path` on a fresh clear-text connection to `port`; panics on failure.
+pub fn h2_get(port: u16, path: &str) -> H2Response {
+    h2_one(&H2Target::clear(port), H2Request::get(path))
+}
+
+async fn exchange(t: &H2Target, reqs: Vec<H2Request>) -> Result<H2Exchange, String> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", t.port))
+        .await
+        .map_err(|e| format!("connect 127.0.0.1:{}: {e}", t.port))?;
+    let _ = tcp.set_nodelay(true);
+    let scheme = if t.tls { "https" } else { "http" };
+    let authority = t.default_authority();
+    if !t.tls {
+        let responses = run_requests(tcp, scheme, &authority, reqs).await?;
+        return Ok(H2Exchange {
+            alpn: None,
+            peer_cn: None,
+            responses,
+        });
+    }
+    let name = ServerName::try_from(t.sni.clone()).map_err(|e| e.to_string())?;
+    let tls = tokio_rustls::TlsConnector::from(client_config(None, None, &["h2"]))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("TLS handshake: {e}"))?;
+    let (_, c) = tls.get_ref();
+    let alpn = c
+        .alpn_protocol()
+        .map(|a| String::from_utf8_lossy(a).into_owned());
+    let peer_cn = c
+        .peer_certificates()
+        .and_then(|v| v.first())
+        .map(|d| cn_of(d.as_ref()));
+    let responses = run_requests(tls, scheme, &authority, reqs).await?;
+    Ok(H2Exchange {
+        alpn,
+        peer_cn,
+        responses,
+    })
+}
+
+async fn run_requests<T>(
+    io: T,
+    scheme: &str,
+    authority: &str,
+    reqs: Vec<H2Request>,
+) -> Result<Vec<Result<H2Response, String>>, String>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sr, conn) = ::h2::client::Builder::new()
+        .initial_window_size(256 * 1024)
+        .initial_connection_window_size(1 << 20)
+        .handshake::<T, Bytes>(io)
+        .await
+        .map_err(|e| format!("h2 handshake: {e}"))?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let tasks: Vec<_> = reqs
+        .into_iter()
+        .map(|r| {
+            let uri = format!(
+                "{scheme}://{}{}",
+                r.authority.as_deref().unwrap_or(authority),
+                r.path
+            );
+            tokio::spawn(one_request(sr.clone(), uri, r))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap_or_else(|e| Err(e.to_string())));
+    }
+    drop(sr);
+    driver.abort();
+    Ok(out)
+}
+
+async fn one_request(
+    sr: SendRequest<Bytes>,
+    uri: String,
+    r: H2Request,
+) -> Result<H2Response, String> {
+    let mut sr = sr.ready().await.map_err(|e| format!("ready: {e}"))?;
+    let mut b = Request::builder().method(r.method.as_str()).uri(uri);
+    for (n, v) in &r.headers {
+        b = b.header(n.as_str(), v.as_str());
+    }
+    let req = b.body(()).map_err(|e| e.to_string())?;
+    let end = r.body.is_empty() && r.trailers.is_empty();
+    let (resp, mut send) = sr
+        .send_request(req, end)
+        .map_err(|e| format!("send_request: {e}"))?;
+    // The body goes out from its own task while the response comes in.
+    let sender = (!end).then(|| {
+        let (body, trailers) = (r.body, r.trailers);
+        tokio::spawn(async move {
+            send_all(&mut send, Bytes::from(body), trailers.is_empty()).await?;
+            if !trailers.is_empty() {
+                send.send_trailers(header_map(&trailers))
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok::<(), String>(())
+        })
+    });
+    let resp = resp.await.map_err(|e| format!("response: {e}"))?;
+    let (parts, mut body) = resp.into_parts();
+    let mut data = Vec::new();
+    while let Some(c) = body.data().await {
+        let c = c.map_err(|e| format!("response body: {e}"))?;
+        data.extend_from_slice(&c);
+        let _ = body.flow_control().release_capacity(c.len());
+    }
+    let trailers = body
+        .trailers()
+        .await
+        .map_err(|e| format!("trailers: {e}"))?;
+    if let Some(s) = sender {
+        s.await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("request body: {e}"))?;
+    }
+    Ok(H2Response {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: data,
+        trailers,
+    })
+}
