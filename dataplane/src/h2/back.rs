@@ -25,7 +25,7 @@ use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 
 use bytes::Bytes;
 use h2::client::{ResponseFuture, SendRequest};
@@ -39,22 +39,47 @@ use crate::buf::IoBuf;
 use crate::h1::{parse_request, BodyDecoder, BodyStep, Limits, Parsed, RequestHead};
 use crate::runtime;
 
-/// A live HTTP/2 connection to one server.
+/// The state of a server connection as its streams see it.
+enum Link {
+    /// Being opened by one request; the others wait for it (never a second
+    /// connection for the same streams).
+    Connecting(Vec<Waker>),
+    Ready(SendRequest<Bytes>),
+    /// Could not be opened: the waiting streams give up (and are retried).
+    Failed,
+}
+
+/// A shared handle on one server connection's [`Link`].
+type LinkRef = Rc<RefCell<Link>>;
+
+/// A live (or opening) HTTP/2 connection to one server.
 pub struct Upstream {
     pub backend: usize,
     pub server: usize,
     /// The SNI key the connection was opened with (see `backend::sni_key`).
     pub sni_key: u64,
-    scheme: &'static str,
-    send: SendRequest<Bytes>,
+    scheme: Rc<Cell<&'static str>>,
+    link: LinkRef,
     closed: Rc<Cell<bool>>,
 }
 
 impl Upstream {
-    /// Usable for a new stream: the driver runs and no GOAWAY stopped it.
+    /// Usable for a new stream: opening or open, and not ended (driver gone,
+    /// GOAWAY, refused stream).
     fn usable(&self) -> bool {
-        !self.closed.get()
+        !self.closed.get() && !matches!(*self.link.borrow(), Link::Failed)
     }
+
+    fn is(&self, backend: usize, server: usize, sni_key: u64) -> bool {
+        self.backend == backend && self.server == server && self.sni_key == sni_key
+    }
+}
+
+/// An opened server connection, before it joins a session's [`Upstreams`].
+pub struct Opened {
+    send: SendRequest<Bytes>,
+    closed: Rc<Cell<bool>>,
+    scheme: &'static str,
 }
 
 /// The server connections of one client session.
@@ -64,36 +89,95 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
-    /// Open a stream on a live connection to `server` of `backend` with the same
-    /// SNI; returns the virtual connection the exchange uses for one request.
+    /// Open a stream on a usable connection to `server` of `backend` with the same
+    /// SNI (waiting for it if it is still opening); returns the virtual connection
+    /// the exchange uses for one request.
     pub fn open_stream(
         &self,
         backend: usize,
         server: usize,
         sni_key: u64,
         limits: Limits,
-        addrs: (Option<std::net::SocketAddr>, Option<std::net::SocketAddr>),
+        addrs: Addrs,
     ) -> Option<Pipe> {
         let mut list = self.list.borrow_mut();
         list.retain(Upstream::usable);
-        let up = list
-            .iter()
-            .find(|u| u.backend == backend && u.server == server && u.sni_key == sni_key)?;
+        let up = list.iter().find(|u| u.is(backend, server, sni_key))?;
         Some(spawn_stream(up, limits, addrs))
     }
 
-    /// Keep a new connection and open its first stream.
-    pub fn add_and_open(
+    /// The caller is about to open a connection to `server` (known to speak
+    /// HTTP/2): the session's other requests for it wait instead of opening more.
+    pub fn reserve(&self, backend: usize, server: usize, sni_key: u64) {
+        self.list.borrow_mut().push(Upstream {
+            backend,
+            server,
+            sni_key,
+            scheme: Rc::new(Cell::new("http")),
+            link: Rc::new(RefCell::new(Link::Connecting(Vec::new()))),
+            closed: Rc::new(Cell::new(false)),
+        });
+    }
+
+    /// The reserved connection could not be opened: its waiting streams fail.
+    pub fn abandon(&self, backend: usize, server: usize, sni_key: u64) {
+        for u in self
+            .list
+            .borrow()
+            .iter()
+            .filter(|u| u.is(backend, server, sni_key))
+        {
+            let mut link = u.link.borrow_mut();
+            if let Link::Connecting(waiters) = &mut *link {
+                let waiters = std::mem::take(waiters);
+                *link = Link::Failed;
+                waiters.into_iter().for_each(Waker::wake);
+            }
+        }
+    }
+
+    /// Keep a new connection (completing its reservation, if any) and open its
+    /// first stream.
+    pub fn attach(
         &self,
-        up: Upstream,
+        opened: Opened,
+        backend: usize,
+        server: usize,
+        sni_key: u64,
         limits: Limits,
-        addrs: (Option<std::net::SocketAddr>, Option<std::net::SocketAddr>),
+        addrs: Addrs,
     ) -> Pipe {
-        let pipe = spawn_stream(&up, limits, addrs);
-        self.list.borrow_mut().push(up);
-        pipe
+        let mut list = self.list.borrow_mut();
+        let reserved = list.iter().position(|u| {
+            u.is(backend, server, sni_key) && matches!(*u.link.borrow(), Link::Connecting(_))
+        });
+        let i = match reserved {
+            Some(i) => i,
+            None => {
+                list.push(Upstream {
+                    backend,
+                    server,
+                    sni_key,
+                    scheme: Rc::new(Cell::new(opened.scheme)),
+                    link: Rc::new(RefCell::new(Link::Failed)),
+                    closed: opened.closed.clone(),
+                });
+                list.len() - 1
+            }
+        };
+        let up = &mut list[i];
+        up.scheme.set(opened.scheme);
+        up.closed = opened.closed;
+        let old = std::mem::replace(&mut *up.link.borrow_mut(), Link::Ready(opened.send));
+        if let Link::Connecting(waiters) = old {
+            waiters.into_iter().for_each(Waker::wake);
+        }
+        spawn_stream(up, limits, addrs)
     }
 }
+
+/// The client connection's addresses, reported by virtual connections.
+pub type Addrs = (Option<std::net::SocketAddr>, Option<std::net::SocketAddr>);
 
 /// The `h2` client settings for servers, from `tune.h2.*`.
 fn builder(t: &appliance_config::H2Tune, max_head: usize) -> h2::client::Builder {
@@ -119,11 +203,8 @@ pub async fn connect<IO>(
     io: IO,
     tune: &appliance_config::H2Tune,
     max_head: usize,
-    backend: usize,
-    server: usize,
-    sni_key: u64,
     tls: bool,
-) -> Result<Upstream, h2::Error>
+) -> Result<Opened, h2::Error>
 where
     IO: AsyncRead + AsyncWrite + Unpin + 'static,
 {
@@ -135,27 +216,35 @@ where
         let _ = conn.await;
         flag.set(true);
     });
-    Ok(Upstream {
-        backend,
-        server,
-        sni_key,
-        scheme: if tls { "https" } else { "http" },
+    Ok(Opened {
         send,
         closed,
+        scheme: if tls { "https" } else { "http" },
     })
 }
 
-fn spawn_stream(
-    up: &Upstream,
-    limits: Limits,
-    addrs: (Option<std::net::SocketAddr>, Option<std::net::SocketAddr>),
-) -> Pipe {
+fn spawn_stream(up: &Upstream, limits: Limits, addrs: Addrs) -> Pipe {
     let (exchange_end, ours) = Pipe::pair(addrs.0, addrs.1);
-    let send = up.send.clone();
-    let scheme = up.scheme;
+    let link = up.link.clone();
+    let scheme = up.scheme.clone();
     let closed = up.closed.clone();
     runtime::spawn(async move {
-        if stream_task(send, ours, scheme, limits).await.is_err() {
+        // Wait for the connection if it is still opening.
+        let send = poll_fn(|cx| match &mut *link.borrow_mut() {
+            Link::Ready(send) => Poll::Ready(Some(send.clone())),
+            Link::Failed => Poll::Ready(None),
+            Link::Connecting(waiters) => {
+                waiters.push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+        let mut ours = ours;
+        let Some(send) = send else {
+            ours.abort();
+            return;
+        };
+        if stream_task(send, ours, scheme.get(), limits).await.is_err() {
             // A stream that could not be opened says the connection is done.
             closed.set(true);
         }

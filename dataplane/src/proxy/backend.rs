@@ -25,6 +25,7 @@
 use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
@@ -127,6 +128,9 @@ pub struct BackendRt<S> {
     pools: Vec<RefCell<ServerPool<MaybeTls<S>>>>,
     endpoints: Vec<Endpoint>,
     worker: usize,
+    /// This worker's HTTP/2 server connections open to every session
+    /// (`http-reuse aggressive|always`).
+    pub h2_shared: Rc<crate::h2::back::Upstreams>,
 }
 
 /// The pool settings of a server on one of `workers` workers. `pool-max-conn` is a
@@ -212,6 +216,7 @@ impl<S: Stream> BackendRt<S> {
                 .collect(),
             endpoints,
             worker,
+            h2_shared: Rc::default(),
             shared,
         }
     }

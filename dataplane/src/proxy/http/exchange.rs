@@ -159,6 +159,8 @@ async fn acquire<D: Driver>(
         uri: Some(t.req.target()),
         header: hdr_name.and_then(|n| t.req.headers.get(n)),
     };
+    let ups = upstreams_for(s, be);
+    let mut reserved: Vec<(usize, u64)> = Vec::new();
     let mut held = s.server.take();
     let mut reused_requests = 0;
     let mut held_in_use: Option<InUse> = None;
@@ -173,16 +175,16 @@ async fn acquire<D: Driver>(
             |server, skey| {
                 // A live HTTP/2 connection of this session to that server: a new
                 // stream on it.
-                if let Some(ups) = &sref.upstreams {
-                    if let Some(p) = ups.open_stream(
-                        be,
-                        server,
-                        skey,
-                        w.limits,
-                        (sref.client.peer_addr(), sref.client.local_addr()),
-                    ) {
+                if let Some(ups) = &ups {
+                    let addrs = (sref.client.peer_addr(), sref.client.local_addr());
+                    if let Some(p) = ups.open_stream(be, server, skey, w.limits, addrs) {
                         reused_requests = 1;
                         return Some(MaybeTls::Virtual(p));
+                    }
+                    // The first request to open it: the others will wait for it.
+                    if cfg.servers[server].proto.as_deref() == Some("h2") {
+                        ups.reserve(be, server, skey);
+                        reserved.push((server, skey));
                     }
                 }
                 if let Some(conn) = held.take() {
@@ -210,22 +212,28 @@ async fn acquire<D: Driver>(
     if let Some(conn) = held {
         release_to_pool(&w, conn);
     }
-    match result {
-        Ok(mut e) => {
-            if !e.reused {
-                match speak_h2(s, be, e.slot.server, e.sni_key, e.stream).await {
-                    Ok(stream) => e.stream = stream,
-                    Err(()) => {
-                        connect_failed(
-                            &w,
-                            be,
-                            e.slot.server,
-                            &std::io::Error::other("HTTP/2 handshake failure"),
-                        );
-                        return Acquired::Fail(503, TermState(b'S', b'C'));
-                    }
-                }
+    let result = match result {
+        Ok(mut e) if !e.reused => match speak_h2(s, be, e.slot.server, e.sni_key, e.stream).await {
+            Ok(stream) => {
+                e.stream = stream;
+                Ok(e)
             }
+            Err(()) => {
+                let err = std::io::Error::other("HTTP/2 handshake failure");
+                connect_failed(&w, be, e.slot.server, &err);
+                Err(EstablishError::ConnectFailed { retries: e.retries })
+            }
+        },
+        other => other,
+    };
+    // Reservations this request made but did not complete release their waiters.
+    if let Some(ups) = &ups {
+        for (server, skey) in reserved {
+            ups.abandon(be, server, skey);
+        }
+    }
+    match result {
+        Ok(e) => {
             t.t_queue = Some(e.t_queue);
             t.t_connect = Some(e.t_connect);
             t.retries = e.retries;
@@ -278,25 +286,54 @@ pub async fn speak_h2<D: Driver>(
     let tls = stream.is_tls();
     let w = s.w.clone();
     let tmo = w.shared.config.backends[be].timeouts.connect;
-    let up = match crate::runtime::timeout(
+    let opened = crate::runtime::timeout(
         tmo,
         crate::h2::back::connect(
             stream,
             &w.shared.config.global.tune.h2,
             w.limits.max_head_bytes,
-            be,
-            server,
-            sni_key,
             tls,
         ),
     )
-    .await
-    {
-        Ok(Ok(up)) => up,
-        _ => return Err(()),
-    };
-    let ups = s.upstreams.get_or_insert_with(Default::default);
-    Ok(MaybeTls::Virtual(ups.add_and_open(up, w.limits, addrs)))
+    .await;
+    let ups = upstreams_for(s, be).unwrap_or_default();
+    match opened {
+        Ok(Ok(opened)) => Ok(MaybeTls::Virtual(
+            ups.attach(opened, be, server, sni_key, w.limits, addrs),
+        )),
+        _ => {
+            ups.abandon(be, server, sni_key);
+            Err(())
+        }
+    }
+}
+
+/// The HTTP/2 server connections a request of this session may use: the worker's
+/// for the backend with `http-reuse aggressive|always`, else the session's own
+/// (made on first use). `None` when the backend has no HTTP/2 server.
+fn upstreams_for<D: Driver>(
+    s: &mut Session<D>,
+    be: usize,
+) -> Option<std::rc::Rc<crate::h2::back::Upstreams>> {
+    let bert = &s.w.backends[be];
+    let cfg = bert.config();
+    if !speaks_h2(cfg) {
+        return None;
+    }
+    if matches!(cfg.http_reuse, HttpReuse::Aggressive | HttpReuse::Always) {
+        return Some(bert.h2_shared.clone());
+    }
+    Some(s.upstreams.get_or_insert_with(Default::default).clone())
+}
+
+/// Whether a backend has servers that speak (or may choose) HTTP/2.
+fn speaks_h2(cfg: &appliance_config::Backend) -> bool {
+    cfg.servers.iter().any(|s| {
+        s.proto.as_deref() == Some("h2")
+            || s.tls
+                .as_ref()
+                .is_some_and(|t| t.alpn.iter().any(|a| a == "h2"))
+    })
 }
 
 /// Why the response head could not be obtained.
