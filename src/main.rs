@@ -7,6 +7,13 @@
 
 mod cli;
 mod os;
+
+/// mimalloc: per-thread free lists suit share-nothing workers, and HTTP/2 (the `h2`
+/// crate allocates per frame and per stream) spends markedly less time in the
+/// allocator than with glibc's (see the HTTP/2 benchmark notes).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod version;
 mod workers;
 

@@ -682,11 +682,25 @@ fn h2_client_request_trailers_reach_h2_server() {
 /// saw.
 fn server_conns_for_streams(mode: &str, rounds: usize) -> usize {
     let o = H2Origin::start();
-    let (_p, port) = start(
-        "proto h2",
-        &format!("{} proto h2", o.addr()),
-        &format!("    http-reuse {mode}\n"),
+    let port = free_port();
+    // One worker thread: taking a connection from another worker's pool
+    // (`tune.idle-pool.shared`) is the pools' job, tested with them.
+    let cfg = format!(
+        "{HTTP_DEFAULTS}
+global
+    nbthread 1
+
+frontend fe
+    bind 127.0.0.1:{port} proto h2
+    default_backend be
+
+backend be
+    http-reuse {mode}
+    server s1 {} proto h2
+",
+        o.addr()
     );
+    let _p = Proxy::start(&cfg);
     for round in 0..rounds {
         let t0 = Instant::now();
         let reqs = (0..20)

@@ -15,7 +15,7 @@
 //! - the streams of one client connection share their server HTTP/2 connections
 //!   ([`super::back::Upstreams`]).
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -285,7 +285,7 @@ async fn stream_task<D: Driver>(
         http::Method::CONNECT => Method::Connect,
         _ => Method::Get,
     };
-    let mut head = Vec::new();
+    let mut head = super::pipe::take_buf();
     let framing =
         match translate::request_to_h1(&parts, end_stream, limits.max_head_bytes, &mut head) {
             Ok(f) => f,
@@ -305,14 +305,14 @@ async fn stream_task<D: Driver>(
         };
     drop(parts);
     let (session_end, mut pipe) = Pipe::pair(ctx.peer, ctx.local);
-    {
-        let w = w.clone();
-        let ctx = ctx.clone();
-        runtime::spawn(async move {
-            crate::proxy::http::session::serve_h2_stream(w, ctx, MaybeTls::Virtual(session_end))
-                .await
-        });
-    }
+    // The virtual session runs inside this task (no second task, no cross-task
+    // wake per message); it may outlive the translation (log, pool release).
+    let mut session = std::pin::pin!(crate::proxy::http::session::serve_h2_stream(
+        w.clone(),
+        ctx.clone(),
+        MaybeTls::Virtual(session_end),
+    ));
+    let mut session_done = false;
 
     // Request direction: head, then body as it arrives.
     let mut req_out = head;
@@ -331,13 +331,8 @@ async fn stream_task<D: Driver>(
 
     let outcome: Result<(), Reason> = poll_fn(|cx| loop {
         let mut progress = false;
-        // The client may reset the stream at any time.
-        let reset = match send.as_mut() {
-            Some(s) => s.poll_reset(cx),
-            None => respond.poll_reset(cx),
-        };
-        if let Poll::Ready(Ok(_)) = reset {
-            return Poll::Ready(Err(Reason::CANCEL));
+        if !session_done && session.as_mut().poll(cx).is_ready() {
+            session_done = true;
         }
         // ---- request: client -> pipe ----
         if !req_done {
@@ -525,6 +520,14 @@ async fn stream_task<D: Driver>(
             return Poll::Ready(Ok(()));
         }
         if !progress {
+            // Before waiting: the client may have reset the stream.
+            let reset = match send.as_mut() {
+                Some(s) => s.poll_reset(cx),
+                None => respond.poll_reset(cx),
+            };
+            if let Poll::Ready(Ok(_)) = reset {
+                return Poll::Ready(Err(Reason::CANCEL));
+            }
             return Poll::Pending;
         }
     })
@@ -545,5 +548,10 @@ async fn stream_task<D: Driver>(
                 None => respond.send_reset(reason),
             }
         }
+    }
+    drop(pipe);
+    super::pipe::give_buf(req_out);
+    if !session_done {
+        session.await;
     }
 }

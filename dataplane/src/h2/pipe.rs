@@ -28,6 +28,37 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// Bytes buffered per direction before the writer waits.
 pub const CAPACITY: usize = 64 * 1024;
 
+/// Spare direction buffers kept per worker: a pipe per HTTP/2 stream must not cost
+/// an allocation per stream in steady state.
+const SPARE_KEEP: usize = 64;
+
+/// Buffers kept in the spare list are trimmed to this capacity.
+const SPARE_CAP: usize = 16 * 1024;
+
+thread_local! {
+    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+pub(crate) fn take_buf() -> Vec<u8> {
+    SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default()
+}
+
+pub(crate) fn give_buf(mut b: Vec<u8>) {
+    if b.capacity() == 0 {
+        return;
+    }
+    b.clear();
+    if b.capacity() > SPARE_CAP {
+        b.shrink_to(SPARE_CAP);
+    }
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < SPARE_KEEP {
+            s.push(b);
+        }
+    });
+}
+
 #[derive(Default)]
 struct Dir {
     buf: Vec<u8>,
@@ -61,7 +92,8 @@ impl Dir {
 }
 
 struct Shared {
-    /// `dirs[0]`: from end A to end B; `dirs[1]`: from B to A.
+    /// `dirs[0]`: from end A to end B; `dirs[1]`: from B to A. Buffers come from
+    /// the worker's spare list and go back to it.
     dirs: [Dir; 2],
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
@@ -105,7 +137,7 @@ impl Pipe {
         let mut s = self.shared.borrow_mut();
         for d in s.dirs.iter_mut() {
             d.reset = true;
-            d.buf = Vec::new();
+            give_buf(std::mem::take(&mut d.buf));
             d.start = 0;
             d.wake_reader();
             d.wake_writer();
@@ -183,6 +215,9 @@ impl Pipe {
             d.writer = Some(cx.waker().clone());
             return Poll::Pending;
         }
+        if d.buf.capacity() == 0 {
+            d.buf = take_buf();
+        }
         if d.start > 0 && d.start >= d.buf.len() / 2 {
             d.buf.drain(..d.start);
             d.start = 0;
@@ -220,9 +255,17 @@ impl Drop for Pipe {
         out.wake_reader();
         let inp = &mut s.dirs[1 - side];
         inp.reader_gone = true;
-        inp.buf = Vec::new();
+        give_buf(std::mem::take(&mut inp.buf));
         inp.start = 0;
         inp.wake_writer();
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        for d in self.dirs.iter_mut() {
+            give_buf(std::mem::take(&mut d.buf));
+        }
     }
 }
 

@@ -427,7 +427,8 @@ impl<S: Stream> BackendRt<S> {
                     t_connect: clock::now_us(),
                 });
             }
-            match self.connect(driver, server, sni.as_deref()).await {
+            // Boxed: only new connections pay for the connect (and TLS handshake) state.
+            match Box::pin(self.connect(driver, server, sni.as_deref())).await {
                 Ok(stream) => {
                     return Ok(Established {
                         slot: sl,

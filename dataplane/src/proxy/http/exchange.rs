@@ -213,17 +213,19 @@ async fn acquire<D: Driver>(
         release_to_pool(&w, conn);
     }
     let result = match result {
-        Ok(mut e) if !e.reused => match speak_h2(s, be, e.slot.server, e.sni_key, e.stream).await {
-            Ok(stream) => {
-                e.stream = stream;
-                Ok(e)
+        Ok(mut e) if !e.reused => {
+            match Box::pin(speak_h2(s, be, e.slot.server, e.sni_key, e.stream)).await {
+                Ok(stream) => {
+                    e.stream = stream;
+                    Ok(e)
+                }
+                Err(()) => {
+                    let err = std::io::Error::other("HTTP/2 handshake failure");
+                    connect_failed(&w, be, e.slot.server, &err);
+                    Err(EstablishError::ConnectFailed { retries: e.retries })
+                }
             }
-            Err(()) => {
-                let err = std::io::Error::other("HTTP/2 handshake failure");
-                connect_failed(&w, be, e.slot.server, &err);
-                Err(EstablishError::ConnectFailed { retries: e.retries })
-            }
-        },
+        }
         other => other,
     };
     // Reservations this request made but did not complete release their waiters.
@@ -396,14 +398,12 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
                 let server = conn.server;
                 drop(conn);
                 let sni = server_sni(s, t, be, server);
-                match w.backends[be]
-                    .connect(&*w.driver, server, sni.as_deref())
-                    .await
-                {
+                match Box::pin(w.backends[be].connect(&*w.driver, server, sni.as_deref())).await {
                     Ok(stream) => {
                         w.stats.borrow_mut().server_connects(be, server);
                         let skey = crate::proxy::backend::sni_key(sni.as_deref());
-                        let Ok(stream) = speak_h2(s, be, server, skey, stream).await else {
+                        let Ok(stream) = Box::pin(speak_h2(s, be, server, skey, stream)).await
+                        else {
                             t.term = TermState(b'S', b'C');
                             s.reply_error(t, 503).await;
                             drop(slot);
@@ -615,7 +615,7 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
         let tmo = fe_cfg.timeouts.tunnel.or(cli_tmo.max(srv_tmo));
         let cbuf = std::mem::take(&mut s.cbuf);
         let sbuf = std::mem::take(&mut conn.buf);
-        let r = tunnel(&mut s.client, cbuf, &mut conn.stream, sbuf, tmo).await;
+        let r = Box::pin(tunnel(&mut s.client, cbuf, &mut conn.stream, sbuf, tmo)).await;
         t.bytes_in += r.a_to_b;
         t.bytes_out += r.b_to_a;
         t.term = match r.end {

@@ -154,7 +154,11 @@ async fn run<D: Driver>(mut s: Session<D>) {
                 trace,
                 ..
             } = s;
-            crate::h2::front::serve(w, fe, bind, client, tls, trace, pre).await;
+            // Boxed: an HTTP/1 session's future must not carry an HTTP/2 connection's.
+            Box::pin(crate::h2::front::serve(
+                w, fe, bind, client, tls, trace, pre,
+            ))
+            .await;
             return;
         }
         if next == Next::Close || s.w.shared.is_stopping() || s.h2.is_some() {
