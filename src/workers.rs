@@ -284,6 +284,8 @@ pub fn run(config: Config, tls: TlsContexts, ro: RunOptions) -> i32 {
             os::close(fd);
         }
     }
+    // Workers may now ask each other for idle connections (takeover).
+    let _ = shared.peers.set(mailboxes.clone());
     for _ in 0..nbthread {
         match ready_rx.recv() {
             Ok(Ok(())) => {}

@@ -168,6 +168,37 @@ fn low_load_always_reuses_across_new_client_connections() {
     assert!(o.conns() <= 10, "opened {} connections", o.conns());
 }
 
+/// `tune.idle-pool.shared on`: a worker with no idle connection takes one from
+/// the other worker, so sequential new client connections (spread over both
+/// workers by SO_REUSEPORT) all use one server connection; `off`: one per worker.
+#[test]
+fn idle_connections_are_taken_over_across_workers() {
+    for (shared, want) in [("on", 1), ("off", 2)] {
+        let o = PoolOrigin::start(None);
+        let fe = free_port();
+        let cfg = config(fe, &o, 2, "    http-reuse always", "").replacen(
+            "global\n",
+            &format!("global\n    tune.idle-pool.shared {shared}\n"),
+            1,
+        );
+        let p = Proxy::start(&cfg);
+        for i in 0..200 {
+            let r = get_closed(fe, &format!("/t{i}"));
+            assert_eq!(r.status, 200, "{shared}: request {i}");
+        }
+        if shared == "on" || common::is_sluice() {
+            assert_eq!(
+                o.conns(),
+                want,
+                "tune.idle-pool.shared {shared}\n{}",
+                p.output()
+            );
+        } else {
+            assert!(o.conns() <= 2, "HAProxy, off: {}", o.conns());
+        }
+    }
+}
+
 #[test]
 fn safe_mode_first_request_opens_later_requests_reuse() {
     let o = PoolOrigin::start(None);

@@ -49,6 +49,11 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// A connection detached from the worker that owned it, on its way to another
+/// (idle-connection takeover, `tune.idle-pool.shared`). Only the driver that made
+/// it knows what is inside; [`Driver::adopt`] turns it back into a stream.
+pub struct Portable(pub Box<dyn std::any::Any + Send>);
+
 /// Options for a listening socket.
 #[derive(Clone, Debug)]
 pub struct ListenOptions {
@@ -119,6 +124,17 @@ pub trait Driver: 'static {
 
     /// A snapshot of the driver's own counters.
     fn counters(&self) -> DriverCounters;
+
+    /// Take over a connection another worker of the same driver kind detached
+    /// ([`Stream::into_portable`]). Drivers that cannot move connections between
+    /// workers refuse.
+    fn adopt(&self, p: Portable) -> io::Result<Self::Stream> {
+        let _ = p;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this driver cannot move connections between workers",
+        ))
+    }
 }
 
 /// A listening socket owned by one worker.
@@ -157,4 +173,13 @@ pub trait Stream: AsyncRead + AsyncWrite + Unpin + 'static {
     /// connection is not reusable. May answer `true` spuriously (the connection is
     /// then merely not reused); never `false` after a hang-up was reported.
     fn idle_input_pending(&self) -> bool;
+
+    /// Detach the connection from this worker so that another can
+    /// [`Driver::adopt`] it; `Err(self)` when the driver cannot move it.
+    fn into_portable(self) -> Result<Portable, Self>
+    where
+        Self: Sized,
+    {
+        Err(self)
+    }
 }

@@ -85,6 +85,10 @@ impl Driver for EpollDriver {
     fn counters(&self) -> DriverCounters {
         self.reactor.counters()
     }
+
+    fn adopt(&self, p: dataplane::io::Portable) -> io::Result<EpollStream> {
+        EpollStream::adopted(&self.reactor, p)
+    }
 }
 
 impl std::fmt::Debug for EpollDriver {

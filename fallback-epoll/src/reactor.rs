@@ -407,6 +407,12 @@ impl Registration {
         self.fd.as_fd()
     }
 
+    /// Remove the descriptor from the epoll set now (before it is duplicated and
+    /// handed to another worker: closing this number would not remove it then).
+    pub(crate) fn leave_set(&self) -> io::Result<()> {
+        sys::epoll_del(self.reactor.epfd(), self.fd.as_fd())
+    }
+
     pub(crate) fn io(&self) -> &IoState {
         &self.io
     }

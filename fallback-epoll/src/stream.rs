@@ -281,7 +281,62 @@ impl AsyncWrite for EpollStream {
     }
 }
 
+/// What an [`EpollStream`] becomes between two workers.
+pub(crate) struct Moving {
+    fd: OwnedFd,
+    family: Family,
+    peer: Option<SocketAddr>,
+}
+
+impl EpollStream {
+    /// A stream another worker detached: connected; readiness is whatever epoll
+    /// reports when the descriptor joins this worker's set.
+    pub(crate) fn adopted(reactor: &Rc<Reactor>, p: dataplane::io::Portable) -> io::Result<Self> {
+        let m = p
+            .0
+            .downcast::<Moving>()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "not an epoll connection"))?;
+        let reg = reactor.register(m.fd, ready::WRITABLE, false, false)?;
+        Ok(EpollStream {
+            reg: Some(reg),
+            family: m.family,
+            connecting: false,
+            peer: m.peer,
+            local: Cell::new(None),
+        })
+    }
+}
+
 impl Stream for EpollStream {
+    /// Leave this worker's epoll set first (the descriptor stays open), so that no
+    /// event of the moved connection ever reaches this worker again.
+    fn into_portable(mut self) -> Result<dataplane::io::Portable, Self> {
+        if self.connecting {
+            return Err(self);
+        }
+        let Some(reg) = self.reg.take() else {
+            return Err(self);
+        };
+        if reg.leave_set().is_err() {
+            self.reg = Some(reg);
+            return Err(self);
+        }
+        let fd = match reg.fd().try_clone_to_owned() {
+            Ok(fd) => fd,
+            Err(_) => {
+                self.reg = Some(reg);
+                return Err(self);
+            }
+        };
+        // Closes the original number; the generation of its slot moves on.
+        drop(reg);
+        Ok(dataplane::io::Portable(Box::new(Moving {
+            fd,
+            family: self.family,
+            peer: self.peer,
+        })))
+    }
+
     fn idle_input_pending(&self) -> bool {
         match self.reg() {
             Ok(reg) => reg

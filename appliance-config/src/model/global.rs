@@ -80,8 +80,8 @@ impl Default for H2Tune {
 }
 
 /// `tune.idle-pool.shared off|on|full`: may a worker take an idle server connection
-/// from another worker's pool? (Accepted; sluice does not take over across workers
-/// yet and warns when it is set.)
+/// from another worker's pool? (sluice has one thread group: `on` and `full` mean
+/// the same; clear connections in epoll mode travel, TLS ones stay.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum IdlePoolShared {
     /// Each worker uses only its own pool.

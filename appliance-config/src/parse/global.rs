@@ -527,14 +527,6 @@ pub(crate) fn global_kw(ctx: &mut Ctx<'_>, ln: &Ln<'_>) -> R {
                     ))
                 }
             };
-            if g.tune.idle_pool_shared != S::Off {
-                ctx.warn(
-                    Some(&ln.loc),
-                    "'tune.idle-pool.shared': taking an idle server connection from another \
-                     worker's pool is not implemented yet; each worker reuses only its own \
-                     idle connections",
-                );
-            }
         }
         k if k.starts_with("tune.h2.") && GLOBAL_KEYWORDS.contains(&k) => {
             let what = format!("'{k}'");

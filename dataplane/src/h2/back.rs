@@ -1,25 +1,33 @@
 //! The HTTP/2 server side: connections to `proto h2` servers (or TLS servers that
-//! chose `h2` by ALPN), and the translator that carries one HTTP/1.1 exchange of
-//! the transaction engine as one stream on such a connection.
+//! chose `h2` by ALPN), the sets that hold them for reuse, and the translator that
+//! carries one HTTP/1.1 exchange of the transaction engine as one stream on such a
+//! connection.
 //!
-//! Owns: [`Upstream`] (a live server connection: the `h2` request handle, its
-//! driver task, its liveness) and [`Upstreams`], the set a client session keeps —
-//! all streams of one client connection (HTTP/1 keep-alive or HTTP/2) map onto the
-//! same server connection while it lives. Sharing across client sessions through
-//! the server's idle pool is the pool's job (the *available* state), not this one.
+//! Owns: [`Upstream`] (a server connection: the `h2` request handle, its driver
+//! task, its figures) and [`Upstreams`], a set of them. Two kinds of sets exist:
+//! a session's *private* set (`http-reuse never|safe`: a connection with streams in
+//! flight serves only its session — HAProxy's head-of-line rule for multiplexed
+//! connections) and the worker's *shared* set per backend (`aggressive|always`,
+//! and private connections a `safe` session leaves behind). In the shared set a
+//! connection is *idle* (no stream), or *available* (streams in flight and free
+//! slots); which request may take which follows HAProxy's table ([`Take`]).
 //!
 //! Invariants:
 //! - whether a server connection is usable depends only on its own state (driver
-//!   ended, GOAWAY received, stream ids exhausted: `h2` refuses new streams), never
-//!   on who opened it;
-//! - the server's SETTINGS_MAX_CONCURRENT_STREAMS is respected: a new stream waits
-//!   for a slot (`SendRequest::poll_ready`);
+//!   ended, a stream refused, GOAWAY, stream ids exhausted, `max-reuse` spent, no
+//!   free slot under the server's SETTINGS_MAX_CONCURRENT_STREAMS) — never on who
+//!   opened it or last used it;
+//! - while one request opens a connection, the requests that would use it wait for
+//!   it instead of opening more;
 //! - request body bytes are taken from the pipe only within the server's window,
 //!   response bytes are read from `h2` only as fast as the pipe takes them, and the
 //!   window is released only for bytes written — bounded memory both ways;
 //! - a stream the server refuses before answering (REFUSED_STREAM, GOAWAY) ends
 //!   with the pipe closed and nothing written, which the exchange treats like a
-//!   reused HTTP/1 connection closed under it (one retry on a fresh connection).
+//!   reused HTTP/1 connection closed under it (one retry on a fresh connection);
+//! - idle connections of the shared set are purged least recently used first,
+//!   halving the idle count every `pool-purge-delay` (HAProxy's arithmetic on
+//!   connections nobody needs).
 
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
@@ -52,7 +60,31 @@ enum Link {
 /// A shared handle on one server connection's [`Link`].
 type LinkRef = Rc<RefCell<Link>>;
 
-/// A live (or opening) HTTP/2 connection to one server.
+/// What the streams of a connection report back to its set.
+#[derive(Default)]
+struct Figures {
+    /// Streams in flight.
+    active: Cell<u32>,
+    /// Streams ever opened.
+    total: Cell<u32>,
+    /// A stream completed on it: proven reusable (HAProxy's *safe*).
+    proven: Cell<bool>,
+    /// Worker-clock milliseconds when the last stream ended (or it opened).
+    idle_since_ms: Cell<u64>,
+    /// A stream could not be opened on it (GOAWAY, ids exhausted, refused).
+    refused: Cell<bool>,
+}
+
+/// What the connection's driver task reports.
+#[derive(Default)]
+struct DriverState {
+    /// The server's SETTINGS_MAX_CONCURRENT_STREAMS as `h2` last saw it.
+    limit: Cell<u32>,
+    /// The connection ended.
+    ended: Cell<bool>,
+}
+
+/// A server connection (opening or open).
 pub struct Upstream {
     pub backend: usize,
     pub server: usize,
@@ -60,14 +92,64 @@ pub struct Upstream {
     pub sni_key: u64,
     scheme: Rc<Cell<&'static str>>,
     link: LinkRef,
-    closed: Rc<Cell<bool>>,
+    fig: Rc<Figures>,
+    drv: Rc<DriverState>,
+}
+
+/// Which connections of a set a request may take (HAProxy's table for the shared
+/// set; a session's own set takes [`Take::Any`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Take {
+    /// Any connection with a free slot (a session's own; `always`).
+    Any,
+    /// `safe`, a later request: idle connections only (one with streams in flight
+    /// belongs to its session).
+    IdleOnly,
+    /// `aggressive`, a first request: proven connections only (idle or available).
+    ProvenOnly,
+    /// `aggressive`, a later request: idle ones, and proven available ones.
+    IdleOrProven,
+}
+
+impl Take {
+    /// The rule for the worker's shared set (`None`: the shared set is not used).
+    pub fn shared(mode: appliance_config::HttpReuse, first: bool) -> Option<Take> {
+        use appliance_config::HttpReuse::*;
+        match (mode, first) {
+            (Never, _) | (Safe, true) => None,
+            (Safe, false) => Some(Take::IdleOnly),
+            (Aggressive, true) => Some(Take::ProvenOnly),
+            (Aggressive, false) => Some(Take::IdleOrProven),
+            (Always, _) => Some(Take::Any),
+        }
+    }
+
+    fn allows(self, f: &Figures) -> bool {
+        let idle = f.active.get() == 0;
+        match self {
+            Take::Any => true,
+            Take::IdleOnly => idle,
+            Take::ProvenOnly => f.proven.get(),
+            Take::IdleOrProven => idle || f.proven.get(),
+        }
+    }
 }
 
 impl Upstream {
-    /// Usable for a new stream: opening or open, and not ended (driver gone,
-    /// GOAWAY, refused stream).
-    fn usable(&self) -> bool {
-        !self.closed.get() && !matches!(*self.link.borrow(), Link::Failed)
+    /// Open for new streams: not ended, a free slot, `max-reuse` not spent.
+    fn has_room(&self, max_reuse: Option<u32>) -> bool {
+        let f = &self.fig;
+        let opening = matches!(*self.link.borrow(), Link::Connecting(_));
+        let limit = self.drv.limit.get();
+        self.alive()
+            && (opening || limit == 0 || f.active.get() < limit)
+            && max_reuse.is_none_or(|m| f.total.get() <= m)
+    }
+
+    fn alive(&self) -> bool {
+        !self.fig.refused.get()
+            && !self.drv.ended.get()
+            && !matches!(*self.link.borrow(), Link::Failed)
     }
 
     fn is(&self, backend: usize, server: usize, sni_key: u64) -> bool {
@@ -75,14 +157,26 @@ impl Upstream {
     }
 }
 
-/// An opened server connection, before it joins a session's [`Upstreams`].
+/// An opened server connection, before it joins a set.
 pub struct Opened {
     send: SendRequest<Bytes>,
-    closed: Rc<Cell<bool>>,
+    drv: Rc<DriverState>,
     scheme: &'static str,
 }
 
-/// The server connections of one client session.
+/// Figures of a set for one server (`show servers conn`, tests).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SetFigures {
+    /// Connections without streams.
+    pub idle: u32,
+    /// Connections with streams in flight.
+    pub busy: u32,
+    /// Streams in flight.
+    pub streams: u32,
+}
+
+/// A set of server connections (a session's own, or a worker's shared set for a
+/// backend). Most recently used last.
 #[derive(Default)]
 pub struct Upstreams {
     list: RefCell<Vec<Upstream>>,
@@ -90,32 +184,44 @@ pub struct Upstreams {
 
 impl Upstreams {
     /// Open a stream on a usable connection to `server` of `backend` with the same
-    /// SNI (waiting for it if it is still opening); returns the virtual connection
-    /// the exchange uses for one request.
+    /// SNI that `take` allows (waiting for it if it is still opening); returns the
+    /// virtual connection the exchange uses for one request.
+    #[allow(clippy::too_many_arguments)]
     pub fn open_stream(
         &self,
         backend: usize,
         server: usize,
         sni_key: u64,
+        take: Take,
+        max_reuse: Option<u32>,
         limits: Limits,
         addrs: Addrs,
     ) -> Option<Pipe> {
         let mut list = self.list.borrow_mut();
-        list.retain(Upstream::usable);
-        let up = list.iter().find(|u| u.is(backend, server, sni_key))?;
-        Some(spawn_stream(up, limits, addrs))
+        list.retain(Upstream::alive);
+        let i = list.iter().rposition(|u| {
+            u.is(backend, server, sni_key) && u.has_room(max_reuse) && take.allows(&u.fig)
+        })?;
+        // Most recently used last: the hottest connection stays hot.
+        let up = list.remove(i);
+        let pipe = spawn_stream(&up, limits, addrs);
+        list.push(up);
+        Some(pipe)
     }
 
     /// The caller is about to open a connection to `server` (known to speak
-    /// HTTP/2): the session's other requests for it wait instead of opening more.
+    /// HTTP/2): the requests that would use it wait instead of opening more.
     pub fn reserve(&self, backend: usize, server: usize, sni_key: u64) {
+        let fig = Figures::default();
+        fig.idle_since_ms.set(runtime::clock::now_ms());
         self.list.borrow_mut().push(Upstream {
             backend,
             server,
             sni_key,
             scheme: Rc::new(Cell::new("http")),
             link: Rc::new(RefCell::new(Link::Connecting(Vec::new()))),
-            closed: Rc::new(Cell::new(false)),
+            fig: Rc::new(fig),
+            drv: Rc::default(),
         });
     }
 
@@ -151,28 +257,100 @@ impl Upstreams {
         let reserved = list.iter().position(|u| {
             u.is(backend, server, sni_key) && matches!(*u.link.borrow(), Link::Connecting(_))
         });
-        let i = match reserved {
-            Some(i) => i,
+        let mut up = match reserved {
+            Some(i) => list.remove(i),
             None => {
-                list.push(Upstream {
+                let fig = Figures::default();
+                fig.idle_since_ms.set(runtime::clock::now_ms());
+                Upstream {
                     backend,
                     server,
                     sni_key,
                     scheme: Rc::new(Cell::new(opened.scheme)),
                     link: Rc::new(RefCell::new(Link::Failed)),
-                    closed: opened.closed.clone(),
-                });
-                list.len() - 1
+                    fig: Rc::new(fig),
+                    drv: opened.drv.clone(),
+                }
             }
         };
-        let up = &mut list[i];
         up.scheme.set(opened.scheme);
-        up.closed = opened.closed;
+        up.drv = opened.drv;
         let old = std::mem::replace(&mut *up.link.borrow_mut(), Link::Ready(opened.send));
         if let Link::Connecting(waiters) = old {
             waiters.into_iter().for_each(Waker::wake);
         }
-        spawn_stream(up, limits, addrs)
+        let pipe = spawn_stream(&up, limits, addrs);
+        list.push(up);
+        pipe
+    }
+
+    /// Hand the live connections of this set (a session's own, at its end) to the
+    /// set `dest` names for their backend (`None`: close them): idle ones become
+    /// reusable by others, busy ones when their streams end.
+    pub fn hand_over<'a>(&self, dest: impl Fn(usize) -> Option<&'a Upstreams>) {
+        for u in self.list.borrow_mut().drain(..) {
+            if u.alive() && matches!(*u.link.borrow(), Link::Ready(_)) {
+                if let Some(set) = dest(u.backend) {
+                    set.list.borrow_mut().push(u);
+                }
+            }
+        }
+    }
+
+    /// Close idle connections nobody used for `delay_ms`: half of them (rounded
+    /// up) each call, least recently used first; the most recently used one of
+    /// each server stays while it is younger than twice the delay.
+    pub fn purge(&self, now_ms: u64, delay_ms: u64) -> usize {
+        let mut list = self.list.borrow_mut();
+        list.retain(Upstream::alive);
+        let stale = |u: &Upstream| {
+            u.fig.active.get() == 0
+                && matches!(*u.link.borrow(), Link::Ready(_))
+                && now_ms.saturating_sub(u.fig.idle_since_ms.get()) >= delay_ms
+        };
+        let n = list.iter().filter(|u| stale(u)).count();
+        let mut kill = n.div_ceil(2);
+        let mut closed = 0;
+        let mut i = 0;
+        while i < list.len() && kill > 0 {
+            let u = &list[i];
+            let last_of_server = !list[i + 1..]
+                .iter()
+                .any(|v| v.server == u.server && v.backend == u.backend);
+            let young = now_ms.saturating_sub(u.fig.idle_since_ms.get()) < 2 * delay_ms;
+            if stale(u) && !(last_of_server && young) {
+                list.remove(i);
+                kill -= 1;
+                closed += 1;
+            } else {
+                i += 1;
+            }
+        }
+        closed
+    }
+
+    /// Figures for one server of one backend.
+    pub fn figures(&self, backend: usize, server: usize) -> SetFigures {
+        let list = self.list.borrow();
+        let mut f = SetFigures::default();
+        for u in list
+            .iter()
+            .filter(|u| u.backend == backend && u.server == server && u.alive())
+        {
+            let a = u.fig.active.get();
+            if a == 0 {
+                f.idle += 1;
+            } else {
+                f.busy += 1;
+            }
+            f.streams += a;
+        }
+        f
+    }
+
+    /// Drop every connection (soft stop, tests).
+    pub fn clear(&self) {
+        self.list.borrow_mut().clear();
     }
 }
 
@@ -210,15 +388,23 @@ where
 {
     let (send, conn) = builder(tune, max_head).handshake::<_, Bytes>(io).await?;
     counters::bump(|c| c.be_connections += 1);
-    let closed = Rc::new(Cell::new(false));
-    let flag = closed.clone();
+    let drv = Rc::new(DriverState::default());
+    let d = drv.clone();
     runtime::spawn(async move {
-        let _ = conn.await;
-        flag.set(true);
+        let mut conn = conn;
+        let _ = poll_fn(|cx| {
+            let r = Pin::new(&mut conn).poll(cx);
+            // The server's SETTINGS may change the number of streams it allows.
+            d.limit
+                .set(conn.max_concurrent_send_streams().min(u32::MAX as usize) as u32);
+            r
+        })
+        .await;
+        d.ended.set(true);
     });
     Ok(Opened {
         send,
-        closed,
+        drv,
         scheme: if tls { "https" } else { "http" },
     })
 }
@@ -227,7 +413,9 @@ fn spawn_stream(up: &Upstream, limits: Limits, addrs: Addrs) -> Pipe {
     let (exchange_end, ours) = Pipe::pair(addrs.0, addrs.1);
     let link = up.link.clone();
     let scheme = up.scheme.clone();
-    let closed = up.closed.clone();
+    let fig = up.fig.clone();
+    fig.active.set(fig.active.get() + 1);
+    fig.total.set(fig.total.get() + 1);
     runtime::spawn(async move {
         // Wait for the connection if it is still opening.
         let send = poll_fn(|cx| match &mut *link.borrow_mut() {
@@ -240,26 +428,36 @@ fn spawn_stream(up: &Upstream, limits: Limits, addrs: Addrs) -> Pipe {
         })
         .await;
         let mut ours = ours;
-        let Some(send) = send else {
-            ours.abort();
-            return;
+        let ok = match send {
+            Some(send) => stream_task(send, ours, scheme.get(), limits).await,
+            None => {
+                ours.abort();
+                Err(())
+            }
         };
-        if stream_task(send, ours, scheme.get(), limits).await.is_err() {
+        fig.active.set(fig.active.get().saturating_sub(1));
+        if fig.active.get() == 0 {
+            fig.idle_since_ms.set(runtime::clock::now_ms());
+        }
+        match ok {
+            Ok(true) => fig.proven.set(true),
+            Ok(false) => {}
             // A stream that could not be opened says the connection is done.
-            closed.set(true);
+            Err(()) => fig.refused.set(true),
         }
     });
     exchange_end
 }
 
 /// Carry one HTTP/1 exchange written to `pipe` as a stream of `send`'s connection.
+/// `Ok(true)` when the exchange completed (the connection proved reusable);
 /// `Err` when no stream could be opened (the connection is unusable).
 async fn stream_task(
     mut send: SendRequest<Bytes>,
     mut pipe: Pipe,
     scheme: &'static str,
     limits: Limits,
-) -> Result<(), ()> {
+) -> Result<bool, ()> {
     // The request head.
     let mut rbuf = IoBuf::new();
     let mut head = RequestHead::new();
@@ -279,7 +477,7 @@ async fn stream_task(
     })
     .await;
     let Some(head_len) = head_len else {
-        return Ok(());
+        return Ok(false);
     };
     rbuf.consume(head_len);
     let kind = head.body_kind();
@@ -292,7 +490,7 @@ async fn stream_task(
         }
         Err(_) => {
             pipe.abort();
-            return Ok(());
+            return Ok(false);
         }
     };
     let mut decoder = BodyDecoder::request(kind, &limits);
@@ -471,6 +669,7 @@ async fn stream_task(
         }
     })
     .await;
+    let completed = result.is_ok();
     match result {
         Ok(()) => {
             if !req_done {
@@ -488,5 +687,55 @@ async fn stream_task(
             pipe.abort();
         }
     }
-    Ok(())
+    Ok(completed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use appliance_config::HttpReuse;
+
+    #[test]
+    fn the_shared_set_follows_haproxys_table() {
+        assert_eq!(Take::shared(HttpReuse::Never, false), None);
+        assert_eq!(Take::shared(HttpReuse::Safe, true), None);
+        assert_eq!(Take::shared(HttpReuse::Safe, false), Some(Take::IdleOnly));
+        assert_eq!(
+            Take::shared(HttpReuse::Aggressive, true),
+            Some(Take::ProvenOnly)
+        );
+        assert_eq!(
+            Take::shared(HttpReuse::Aggressive, false),
+            Some(Take::IdleOrProven)
+        );
+        assert_eq!(Take::shared(HttpReuse::Always, true), Some(Take::Any));
+    }
+
+    #[test]
+    fn which_connection_a_rule_allows() {
+        let f = Figures::default();
+        // Idle, never proven.
+        assert!(Take::IdleOnly.allows(&f) && Take::IdleOrProven.allows(&f));
+        assert!(!Take::ProvenOnly.allows(&f));
+        // Busy and proven: available to `aggressive` and `always` only.
+        f.active.set(3);
+        f.proven.set(true);
+        assert!(!Take::IdleOnly.allows(&f));
+        assert!(
+            Take::ProvenOnly.allows(&f) && Take::IdleOrProven.allows(&f) && Take::Any.allows(&f)
+        );
+    }
+
+    #[test]
+    fn a_reservation_makes_others_wait_and_abandon_releases_them() {
+        let set = Upstreams::default();
+        set.reserve(0, 1, 7);
+        {
+            let list = set.list.borrow();
+            assert!(list[0].has_room(None) && list[0].alive());
+        }
+        set.abandon(0, 1, 7);
+        assert!(!set.list.borrow()[0].alive());
+        assert_eq!(set.figures(0, 1), SetFigures::default());
+    }
 }

@@ -242,6 +242,7 @@ pub async fn serve<D: Driver>(
         return Poll::Pending;
     })
     .await;
+    crate::proxy::http::exchange::release_upstreams(&w, &ctx.upstreams);
     if let Err(e) = result {
         if e.is_go_away() || e.is_io() {
             if let Some(reason) = e.reason().filter(|r| *r != Reason::NO_ERROR) {

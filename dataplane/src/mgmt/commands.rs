@@ -516,7 +516,7 @@ fn show_activity(snaps: &[WorkerSnapshot]) -> String {
         snaps.len().max(1),
         super::wall_us() as f64 / 1e6
     );
-    let rows: [(&str, Getter); 7] = [
+    let rows: [(&str, Getter); 8] = [
         ("loops", |s| s.loops),
         ("tasksw", |s| s.exec.polls),
         ("wake_tasks", |s| s.exec.remote_wakes),
@@ -526,6 +526,7 @@ fn show_activity(snaps: &[WorkerSnapshot]) -> String {
             s.driver.stale_just_closed + s.driver.stale_recycled + s.driver.stale_reopened
         }),
         ("stale_wakes", |s| s.exec.stale_wakes),
+        ("fd_takeover", |s| s.takeovers),
     ];
     for (name, f) in rows {
         let per: Vec<String> = snaps.iter().map(|s| f(s).to_string()).collect();

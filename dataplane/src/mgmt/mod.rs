@@ -63,6 +63,8 @@ pub struct WorkerSnapshot {
     pub sessions: usize,
     /// HTTP/2 counters.
     pub h2: crate::h2::counters::H2Counters,
+    /// Idle server connections taken over from other workers.
+    pub takeovers: u64,
 }
 
 /// What every CLI connection shares.

@@ -105,7 +105,14 @@ pub struct Established<S> {
     /// Worker-clock microseconds when a server was assigned / a connection obtained.
     pub t_queue: u64,
     pub t_connect: u64,
+    /// Taken over from another worker's pool, with the requests it had served.
+    pub taken_over: Option<u32>,
 }
+
+/// A pending takeover of another worker's idle connection: the connection and the
+/// requests it served.
+pub type Steal<S> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Option<(MaybeTls<S>, u32)>>>>;
 
 /// Why no connection could be established.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -390,6 +397,7 @@ impl<S: Stream> BackendRt<S> {
         key: LbKey<'_>,
         mut sni_for: impl FnMut(usize) -> Option<String>,
         mut reuse: impl FnMut(usize, u64) -> Option<MaybeTls<S>>,
+        mut steal: impl FnMut(usize, u64) -> Option<Steal<S>>,
         mut on_connect_error: impl FnMut(usize, &io::Error),
     ) -> Result<Established<MaybeTls<S>>, EstablishError> {
         let cfg = self.config();
@@ -425,7 +433,24 @@ impl<S: Stream> BackendRt<S> {
                     redispatched,
                     t_queue,
                     t_connect: clock::now_us(),
+                    taken_over: None,
                 });
+            }
+            // Another worker's idle connection (`tune.idle-pool.shared`).
+            if let Some(steal) = steal(server, skey) {
+                if let Some((stream, requests)) = steal.await {
+                    return Ok(Established {
+                        slot: sl,
+                        stream,
+                        sni_key: skey,
+                        reused: true,
+                        retries,
+                        redispatched,
+                        t_queue,
+                        t_connect: clock::now_us(),
+                        taken_over: Some(requests),
+                    });
+                }
             }
             // Boxed: only new connections pay for the connect (and TLS handshake) state.
             match Box::pin(self.connect(driver, server, sni.as_deref())).await {
@@ -439,6 +464,7 @@ impl<S: Stream> BackendRt<S> {
                         redispatched,
                         t_queue,
                         t_connect: clock::now_us(),
+                        taken_over: None,
                     })
                 }
                 Err(e) => {
@@ -529,11 +555,26 @@ impl<S: Stream> BackendRt<S> {
             _ => LATER,
         };
         // A connection the server closed (or wrote to) while idle is killed here.
-        self.pools[server]
-            .borrow_mut()
-            .take(self.pool_key(server, sni_key), order, |c| {
-                c.idle_input_pending()
-            })
+        let taken =
+            self.pools[server]
+                .borrow_mut()
+                .take(self.pool_key(server, sni_key), order, |c| {
+                    c.idle_input_pending()
+                });
+        self.publish_idle(server);
+        taken
+    }
+
+    /// Tell the other workers how many idle connections this one keeps for
+    /// `server` (where a takeover may find one).
+    fn publish_idle(&self, server: usize) {
+        let n = self.pools[server].borrow().len() as u32;
+        if let Some(c) = self.shared.servers[self.index][server]
+            .idle_by_worker
+            .get(self.worker)
+        {
+            c.store(n, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Offer a connection for reuse (it must be at a message boundary and hold no
@@ -542,7 +583,9 @@ impl<S: Stream> BackendRt<S> {
         if self.config().http_reuse == HttpReuse::Never || self.shared.is_stopping() {
             return PutOutcome::Refused;
         }
-        self.pools[server].borrow_mut().put(r, clock::now_ms())
+        let out = self.pools[server].borrow_mut().put(r, clock::now_ms());
+        self.publish_idle(server);
+        out
     }
 
     /// Number of idle connections kept for `server` on this worker.
@@ -560,12 +603,19 @@ impl<S: Stream> BackendRt<S> {
     /// to `stats`, and with `-d` print a `show servers conn` line per purged server.
     pub fn purge_idle(&self, stats: &mut WorkerStats) {
         let now = clock::now_ms();
+        // Idle HTTP/2 connections of the shared set, with the backend's delay
+        // (the first server's `pool-purge-delay`; they are per server in HAProxy).
+        if let Some(s) = self.config().servers.first() {
+            self.h2_shared
+                .purge(now, s.pool_purge_delay.as_millis() as u64);
+        }
         for (i, pool) in self.pools.iter().enumerate() {
             let mut pool = pool.borrow_mut();
             pool.sweep(|c| c.idle_input_pending());
             let purged = pool.purge(now).is_some();
             let snap = pool.snapshot();
             drop(pool);
+            self.publish_idle(i);
             stats.pool_figures(self.index, i, &snap);
             if purged && self.shared.debug {
                 let line = crate::proxy::stats::servers_conn_line(&self.conn_row(i, &snap));
@@ -607,9 +657,11 @@ impl<S: Stream> BackendRt<S> {
 
     /// Drop every idle connection (soft stop).
     pub fn close_idle(&self) {
-        for pool in &self.pools {
+        for (i, pool) in self.pools.iter().enumerate() {
             pool.borrow_mut().clear();
+            self.publish_idle(i);
         }
+        self.h2_shared.clear();
     }
 
     /// The turn-around delay before retrying the same server (HAProxy: min(timeout

@@ -21,6 +21,7 @@ pub mod pool;
 pub mod queue;
 pub mod shared;
 pub mod stats;
+pub mod takeover;
 pub mod tcp;
 pub mod trace;
 pub mod view;
@@ -54,6 +55,15 @@ pub enum Message {
     /// Hand a snapshot of the worker's counters (traffic, driver, executor) to a
     /// closure (the management CLI).
     Snapshot(Box<dyn FnOnce(crate::mgmt::WorkerSnapshot) + Send>),
+    /// Another worker asks for an idle connection to `server` of `backend`
+    /// (`tune.idle-pool.shared`, see [`takeover`]).
+    TakeIdle {
+        backend: usize,
+        server: usize,
+        sni_key: u64,
+        first: bool,
+        reply: Arc<takeover::Reply>,
+    },
 }
 
 /// A frontend's per-worker runtime: its log sink.
@@ -89,6 +99,8 @@ pub struct Worker<D: Driver> {
     pub stop_waiters: Rc<StopWaiters>,
     /// Sessions open on this worker.
     pub sessions: Cell<usize>,
+    /// The worker to ask first for an idle connection next time (takeover).
+    pub next_takeover: Cell<usize>,
     pub last_request_error: RefCell<Option<CapturedError>>,
     pub last_response_error: RefCell<Option<CapturedError>>,
 }
@@ -147,6 +159,7 @@ impl<D: Driver> Worker<D> {
             accept_waiters: RefCell::new(Vec::new()),
             stop_waiters: Rc::new(StopWaiters::default()),
             sessions: Cell::new(0),
+            next_takeover: Cell::new(0),
             last_request_error: RefCell::new(None),
             last_response_error: RefCell::new(None),
             shared,
@@ -491,6 +504,13 @@ pub fn run_worker<D: Driver>(
                         w.stop_waiters.wake_all();
                     }
                     Message::HardStop => hard.set(true),
+                    Message::TakeIdle {
+                        backend,
+                        server,
+                        sni_key,
+                        first,
+                        reply,
+                    } => takeover::answer(&w, backend, server, sni_key, first, reply),
                     Message::Run(f) => f(&w.stats.borrow()),
                     Message::Snapshot(f) => f(crate::mgmt::WorkerSnapshot {
                         id,
@@ -500,6 +520,7 @@ pub fn run_worker<D: Driver>(
                         loops,
                         sessions: w.sessions.get(),
                         h2: crate::h2::counters::snapshot(),
+                        takeovers: takeover::count(),
                     }),
                 }
             }

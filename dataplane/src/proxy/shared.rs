@@ -35,6 +35,9 @@ pub struct ServerState {
     /// Last check result for the CLI and logs ("L4OK", "L7STS" ...), check code,
     /// duration in ms.
     pub last_check: Mutex<CheckResult>,
+    /// Idle connections each worker keeps for this server (published by the
+    /// worker after each pool change): where a takeover may find one.
+    pub idle_by_worker: Box<[AtomicU32]>,
 }
 
 /// The last health-check outcome of a server.
@@ -47,7 +50,7 @@ pub struct CheckResult {
 }
 
 impl ServerState {
-    pub fn new(weight: u32, disabled: bool) -> Self {
+    pub fn new(weight: u32, disabled: bool, workers: usize) -> Self {
         ServerState {
             up: AtomicBool::new(true),
             maint: AtomicBool::new(disabled),
@@ -58,6 +61,7 @@ impl ServerState {
             queued: AtomicU32::new(0),
             last_change: AtomicU64::new(0),
             last_check: Mutex::new(CheckResult::default()),
+            idle_by_worker: (0..workers.max(1)).map(|_| AtomicU32::new(0)).collect(),
         }
     }
 
@@ -161,6 +165,9 @@ pub struct Shared {
     pub tls: crate::tls::TlsContexts,
     /// TLS handshakes that failed on client connections (all workers).
     pub tls_handshake_failures: AtomicU64,
+    /// Every worker's mailbox (set once the workers exist): idle-connection
+    /// takeover asks another worker through it.
+    pub peers: std::sync::OnceLock<Vec<crate::runtime::mailbox::Mailbox<crate::proxy::Message>>>,
 }
 
 impl Shared {
@@ -182,7 +189,7 @@ impl Shared {
             .map(|b| {
                 b.servers
                     .iter()
-                    .map(|s| Arc::new(ServerState::new(s.weight, s.disabled)))
+                    .map(|s| Arc::new(ServerState::new(s.weight, s.disabled, nbthread)))
                     .collect()
             })
             .collect();
@@ -211,6 +218,7 @@ impl Shared {
             debug,
             tls,
             tls_handshake_failures: AtomicU64::new(0),
+            peers: std::sync::OnceLock::new(),
         })
     }
 

@@ -56,6 +56,7 @@ pub async fn serve<D: Driver>(
             key,
             |server| tcp_sni(&w, fe, be, server, &client, tls.as_deref()),
             |_, _| None,
+            |_, _| None,
             |server, e| crate::proxy::http::exchange::connect_failed(&w, be, server, e),
         )
         .await;

@@ -16,6 +16,14 @@ pub struct Mailbox<T> {
     notifier: Arc<OnceLock<Arc<dyn Notify>>>,
 }
 
+impl<T> std::fmt::Debug for Mailbox<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailbox")
+            .field("len", &self.ring.len())
+            .finish()
+    }
+}
+
 impl<T> Clone for Mailbox<T> {
     fn clone(&self) -> Self {
         Mailbox {

@@ -209,6 +209,15 @@ impl<S: Stream> Stream for MaybeTls<S> {
 
     /// Input on an idle TLS connection (a `close_notify`, a late session ticket) is
     /// input all the same: the connection is then not reused, which is safe.
+    /// Clear connections only: a TLS session's state cannot be rebuilt around
+    /// another worker's socket with tokio-rustls.
+    fn into_portable(self) -> Result<crate::io::Portable, Self> {
+        match self {
+            MaybeTls::Plain(s) => s.into_portable().map_err(MaybeTls::Plain),
+            other => Err(other),
+        }
+    }
+
     fn idle_input_pending(&self) -> bool {
         match self {
             MaybeTls::Virtual(p) => p.input_pending() || !p.peer_alive(),

@@ -14,6 +14,7 @@
 
 use std::future::poll_fn;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::Poll;
 
 use tokio::io::AsyncWrite;
@@ -22,9 +23,10 @@ use appliance_config::{HttpConnMode, HttpReuse};
 
 use crate::buf::IoBuf;
 use crate::h1::{parse_response, BodyDecoder, BodyKind, Parsed};
+use crate::h2::back::{Take, Upstreams};
 use crate::io::{Driver, Stream};
 use crate::lb::LbKey;
-use crate::proxy::backend::{EstablishError, ServerSlot};
+use crate::proxy::backend::{EstablishError, Established, ServerSlot};
 use crate::proxy::http::pump::{BodyPump, PumpError};
 use crate::proxy::http::session::{Next, Session};
 use crate::proxy::http::txn::{TermState, Txn};
@@ -159,7 +161,15 @@ async fn acquire<D: Driver>(
         uri: Some(t.req.target()),
         header: hdr_name.and_then(|n| t.req.headers.get(n)),
     };
-    let ups = upstreams_for(s, be);
+    // HTTP/2 server connections: the session's own set, then the worker's shared
+    // set as `http-reuse` allows; a new connection goes to `home`.
+    let own = own_upstreams(s, be);
+    let shared = own
+        .as_ref()
+        .and_then(|_| Take::shared(cfg.http_reuse, t.first).map(|tk| (bert.h2_shared.clone(), tk)));
+    let home = own
+        .as_ref()
+        .map(|own| home_set(cfg.http_reuse, own, &bert.h2_shared));
     let mut reserved: Vec<(usize, u64)> = Vec::new();
     let mut held = s.server.take();
     let mut reused_requests = 0;
@@ -175,15 +185,20 @@ async fn acquire<D: Driver>(
             |server, skey| {
                 // A live HTTP/2 connection of this session to that server: a new
                 // stream on it.
-                if let Some(ups) = &ups {
+                if let (Some(own), Some(home)) = (&own, &home) {
                     let addrs = (sref.client.peer_addr(), sref.client.local_addr());
-                    if let Some(p) = ups.open_stream(be, server, skey, w.limits, addrs) {
+                    let max_reuse = u32::try_from(cfg.servers[server].max_reuse).ok();
+                    let mut sets = std::iter::once((own, Take::Any))
+                        .chain(shared.as_ref().map(|(set, take)| (set, *take)));
+                    if let Some(p) = sets.find_map(|(set, take)| {
+                        set.open_stream(be, server, skey, take, max_reuse, w.limits, addrs)
+                    }) {
                         reused_requests = 1;
                         return Some(MaybeTls::Virtual(p));
                     }
                     // The first request to open it: the others will wait for it.
                     if cfg.servers[server].proto.as_deref() == Some("h2") {
-                        ups.reserve(be, server, skey);
+                        home.reserve(be, server, skey);
                         reserved.push((server, skey));
                     }
                 }
@@ -206,9 +221,23 @@ async fn acquire<D: Driver>(
                         idle.conn
                     })
             },
+            |server, skey| {
+                let peer = crate::proxy::takeover::plan(&w, be, server, first)?;
+                let steal: crate::proxy::backend::Steal<D::Stream> = Box::pin(
+                    crate::proxy::takeover::ask(w.clone(), peer, be, server, skey, first),
+                );
+                Some(steal)
+            },
             |server, e| connect_failed(&w, be, server, e),
         )
         .await;
+    if let Ok(Established {
+        taken_over: Some(requests),
+        ..
+    }) = &result
+    {
+        reused_requests = *requests;
+    }
     if let Some(conn) = held {
         release_to_pool(&w, conn);
     }
@@ -229,9 +258,9 @@ async fn acquire<D: Driver>(
         other => other,
     };
     // Reservations this request made but did not complete release their waiters.
-    if let Some(ups) = &ups {
+    if let Some(home) = &home {
         for (server, skey) in reserved {
-            ups.abandon(be, server, skey);
+            home.abandon(be, server, skey);
         }
     }
     match result {
@@ -298,7 +327,14 @@ pub async fn speak_h2<D: Driver>(
         ),
     )
     .await;
-    let ups = upstreams_for(s, be).unwrap_or_default();
+    let ups = match own_upstreams(s, be) {
+        Some(own) => home_set(
+            w.backends[be].config().http_reuse,
+            &own,
+            &w.backends[be].h2_shared,
+        ),
+        None => Default::default(),
+    };
     match opened {
         Ok(Ok(opened)) => Ok(MaybeTls::Virtual(
             ups.attach(opened, be, server, sni_key, w.limits, addrs),
@@ -310,22 +346,33 @@ pub async fn speak_h2<D: Driver>(
     }
 }
 
-/// The HTTP/2 server connections a request of this session may use: the worker's
-/// for the backend with `http-reuse aggressive|always`, else the session's own
-/// (made on first use). `None` when the backend has no HTTP/2 server.
-fn upstreams_for<D: Driver>(
-    s: &mut Session<D>,
-    be: usize,
-) -> Option<std::rc::Rc<crate::h2::back::Upstreams>> {
-    let bert = &s.w.backends[be];
-    let cfg = bert.config();
-    if !speaks_h2(cfg) {
+/// The session's own set of HTTP/2 server connections (made on first use), or
+/// `None` when the backend has no HTTP/2 server.
+fn own_upstreams<D: Driver>(s: &mut Session<D>, be: usize) -> Option<Rc<Upstreams>> {
+    if !speaks_h2(s.w.backends[be].config()) {
         return None;
     }
-    if matches!(cfg.http_reuse, HttpReuse::Aggressive | HttpReuse::Always) {
-        return Some(bert.h2_shared.clone());
-    }
     Some(s.upstreams.get_or_insert_with(Default::default).clone())
+}
+
+/// At the end of a session: its own HTTP/2 server connections join the worker's
+/// shared sets (`safe`: reusable by later requests of other sessions), or close
+/// (`never`).
+pub fn release_upstreams<D: Driver>(w: &Worker<D>, own: &Upstreams) {
+    own.hand_over(|be| {
+        let bert = &w.backends[be];
+        (bert.config().http_reuse != HttpReuse::Never).then_some(&*bert.h2_shared)
+    });
+}
+
+/// Where a new HTTP/2 server connection lives: shared by the worker's sessions at
+/// once with `aggressive|always`, private to its session with `never|safe`
+/// (HAProxy: a multiplexed connection with streams in flight serves its session).
+fn home_set(mode: HttpReuse, own: &Rc<Upstreams>, shared: &Rc<Upstreams>) -> Rc<Upstreams> {
+    match mode {
+        HttpReuse::Aggressive | HttpReuse::Always => shared.clone(),
+        HttpReuse::Never | HttpReuse::Safe => own.clone(),
+    }
 }
 
 /// Whether a backend has servers that speak (or may choose) HTTP/2.

@@ -169,6 +169,11 @@ async fn run<D: Driver>(mut s: Session<D>) {
     if let Some(conn) = s.server.take() {
         exchange::release_to_pool(&s.w, conn);
     }
+    // An HTTP/2 client's streams share their connection's set: it is handed over
+    // when the connection ends (`h2::front`).
+    if let (Some(own), None) = (s.upstreams.take(), &s.h2) {
+        exchange::release_upstreams(&s.w, &own);
+    }
     if s.client.is_tls() {
         // Flush what rustls still holds and say `close_notify`, briefly.
         let _ = crate::runtime::timeout(
