@@ -423,50 +423,29 @@ impl<S: Stream> BackendRt<S> {
             let server = sl.server;
             let sni = sni_for(server);
             let skey = sni_key(sni.as_deref());
+            let done = |slot, stream, reused, taken_over| Established {
+                slot,
+                stream,
+                sni_key: skey,
+                reused,
+                retries,
+                redispatched,
+                t_queue,
+                t_connect: clock::now_us(),
+                taken_over,
+            };
             if let Some(stream) = reuse(server, skey) {
-                return Ok(Established {
-                    slot: sl,
-                    stream,
-                    sni_key: skey,
-                    reused: true,
-                    retries,
-                    redispatched,
-                    t_queue,
-                    t_connect: clock::now_us(),
-                    taken_over: None,
-                });
+                return Ok(done(sl, stream, true, None));
             }
             // Another worker's idle connection (`tune.idle-pool.shared`).
             if let Some(steal) = steal(server, skey) {
                 if let Some((stream, requests)) = steal.await {
-                    return Ok(Established {
-                        slot: sl,
-                        stream,
-                        sni_key: skey,
-                        reused: true,
-                        retries,
-                        redispatched,
-                        t_queue,
-                        t_connect: clock::now_us(),
-                        taken_over: Some(requests),
-                    });
+                    return Ok(done(sl, stream, true, Some(requests)));
                 }
             }
             // Boxed: only new connections pay for the connect (and TLS handshake) state.
             match Box::pin(self.connect(driver, server, sni.as_deref())).await {
-                Ok(stream) => {
-                    return Ok(Established {
-                        slot: sl,
-                        stream,
-                        sni_key: skey,
-                        reused: false,
-                        retries,
-                        redispatched,
-                        t_queue,
-                        t_connect: clock::now_us(),
-                        taken_over: None,
-                    })
-                }
+                Ok(stream) => return Ok(done(sl, stream, false, None)),
                 Err(e) => {
                     on_connect_error(server, &e);
                     retries += 1;
