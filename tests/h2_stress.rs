@@ -133,14 +133,14 @@ fn goaways_aborts_and_purges_lose_no_request() {
         let port = free_port();
         let cfg = format!(
             "{HTTP_DEFAULTS}
-frontend fe
-    bind 127.0.0.1:{port}
-    default_backend be
-
 backend be
     http-reuse {mode}
     retries 3
     server s1 127.0.0.1:{} proto h2 pool-purge-delay 50ms
+
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
 ",
             origin.port
         );
