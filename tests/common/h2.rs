@@ -22,7 +22,9 @@
 //! response carries `x-body-len` and `x-body-sum` (`http::checksum`) of that body.
 //! A request with `expect: 100-continue` first gets a `100` informational response.
 //! Every response carries `x-origin: h2` and `x-conn-id` (per-origin connection
-//! number, from 1). Every request is recorded (`H2Seen`) once its body has ended.
+//! number, from 1). Every request is recorded (`H2Seen`) once its body has ended,
+//! and every connection's end (`closed`, `open`). `start_limited` announces a
+//! smaller SETTINGS_MAX_CONCURRENT_STREAMS than the default 256.
 
 use std::future::poll_fn;
 use std::net::TcpListener;
@@ -44,6 +46,8 @@ use super::tls::{client_config, cn_of, self_signed_pem};
 
 /// Upper bound of one client exchange (all its requests), so no test hangs.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// SETTINGS_MAX_CONCURRENT_STREAMS of `H2Origin::start` and `start_tls`.
+pub const DEFAULT_MAX_STREAMS: u32 = 256;
 /// Size of the DATA chunks the origin and the client send.
 const CHUNK: usize = 16 * 1024;
 
@@ -92,6 +96,9 @@ pub struct H2State {
     pub started: usize,
     /// Completed requests, in completion order.
     pub seen: Vec<H2Seen>,
+    /// Numbers of the connections that have ended (closed by either side), in
+    /// closing order.
+    pub closed: Vec<usize>,
 }
 
 type Shared = Arc<Mutex<H2State>>;
@@ -101,6 +108,7 @@ type Shared = Arc<Mutex<H2State>>;
 pub struct H2Origin {
     port: u16,
     tls: bool,
+    max_streams: u32,
     state: Shared,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -109,16 +117,22 @@ pub struct H2Origin {
 impl H2Origin {
     /// Clear-text HTTP/2 (prior knowledge, what `server ... proto h2` speaks).
     pub fn start() -> H2Origin {
-        H2Origin::launch(false)
+        H2Origin::launch(false, DEFAULT_MAX_STREAMS)
+    }
+
+    /// Clear-text HTTP/2 announcing SETTINGS_MAX_CONCURRENT_STREAMS `max_streams`
+    /// (256 for `start`).
+    pub fn start_limited(max_streams: u32) -> H2Origin {
+        H2Origin::launch(false, max_streams)
     }
 
     /// HTTP/2 over TLS with ALPN `h2` only and a self-signed certificate for
     /// `origin.test` (`server ... ssl verify none alpn h2`).
     pub fn start_tls() -> H2Origin {
-        H2Origin::launch(true)
+        H2Origin::launch(true, DEFAULT_MAX_STREAMS)
     }
 
-    fn launch(tls: bool) -> H2Origin {
+    fn launch(tls: bool, max_streams: u32) -> H2Origin {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind h2 origin");
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
@@ -144,12 +158,13 @@ impl H2Origin {
                 .enable_all()
                 .build()
                 .unwrap();
-            rt.block_on(accept_loop(listener, acceptor, st, stop2));
+            rt.block_on(accept_loop(listener, acceptor, max_streams, st, stop2));
             // Dropping the runtime drops every connection task.
         });
         H2Origin {
             port,
             tls,
+            max_streams,
             state,
             stop,
             thread: Some(thread),
@@ -162,6 +177,11 @@ impl H2Origin {
 
     pub fn is_tls(&self) -> bool {
         self.tls
+    }
+
+    /// The SETTINGS_MAX_CONCURRENT_STREAMS it announces.
+    pub fn max_streams(&self) -> u32 {
+        self.max_streams
     }
 
     /// `127.0.0.1:PORT`, ready for a `server` line.
@@ -188,6 +208,17 @@ impl H2Origin {
         self.state.lock().unwrap().seen.clone()
     }
 
+    /// Numbers of the connections that have ended so far, in closing order.
+    pub fn closed(&self) -> Vec<usize> {
+        self.state.lock().unwrap().closed.clone()
+    }
+
+    /// Connections accepted and not ended yet.
+    pub fn open(&self) -> usize {
+        let s = self.state.lock().unwrap();
+        s.conns - s.closed.len()
+    }
+
     pub fn last_seen(&self) -> Option<H2Seen> {
         self.state.lock().unwrap().seen.last().cloned()
     }
@@ -205,6 +236,7 @@ impl Drop for H2Origin {
 async fn accept_loop(
     listener: TcpListener,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
+    max_streams: u32,
     st: Shared,
     stop: Arc<AtomicBool>,
 ) {
@@ -230,21 +262,22 @@ async fn accept_loop(
             match acceptor {
                 Some(a) => {
                     if let Ok(tls) = a.accept(sock).await {
-                        serve_conn(tls, id, st).await;
+                        serve_conn(tls, id, max_streams, st.clone()).await;
                     }
                 }
-                None => serve_conn(sock, id, st).await,
+                None => serve_conn(sock, id, max_streams, st.clone()).await,
             }
+            st.lock().unwrap().closed.push(id);
         });
     }
 }
 
-async fn serve_conn<T>(io: T, id: usize, st: Shared)
+async fn serve_conn<T>(io: T, id: usize, max_streams: u32, st: Shared)
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut b = ::h2::server::Builder::new();
-    b.max_concurrent_streams(256)
+    b.max_concurrent_streams(max_streams)
         .initial_window_size(256 * 1024)
         .initial_connection_window_size(1 << 20);
     let Ok(mut conn) = b.handshake::<T, Bytes>(io).await else {

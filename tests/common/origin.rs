@@ -22,7 +22,7 @@
 //! received), `x-body-len` and `x-body-sum`.
 
 use super::http::{self, Head};
-use std::io::{BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,6 +43,10 @@ pub enum Behaviour {
     CloseAfterRequest,
     /// Read a request head, then write these raw bytes and close.
     Raw(Vec<u8>),
+    /// Answer by path, but close a connection that stays idle (waiting for its next
+    /// request) longer than a delay drawn anew, per wait, in `min_ms..=max_ms`
+    /// (0 closes at once after a response).
+    IdleClose { min_ms: u64, max_ms: u64 },
 }
 
 /// A request as the origin received it.
@@ -67,6 +71,8 @@ impl Seen {
 #[derive(Default)]
 pub struct Stats {
     pub conns: AtomicUsize,
+    /// Connections the origin closed because they stayed idle (`IdleClose`).
+    pub idle_closed: AtomicUsize,
     pub requests: AtomicUsize,
     pub in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
@@ -124,6 +130,11 @@ impl Origin {
 
     pub fn requests(&self) -> usize {
         self.stats.requests.load(Ordering::SeqCst)
+    }
+
+    /// Connections closed for staying idle (`Behaviour::IdleClose`).
+    pub fn idle_closed(&self) -> usize {
+        self.stats.idle_closed.load(Ordering::SeqCst)
     }
 
     pub fn max_in_flight(&self) -> usize {
@@ -216,7 +227,23 @@ fn serve(conn: TcpStream, id: usize, name: &str, behaviour: &Behaviour, stats: &
     };
     let mut rd = BufReader::new(conn);
     let mut req_no = 0usize;
+    let mut seed = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     loop {
+        if let Behaviour::IdleClose { min_ms, max_ms } = behaviour {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let wait = min_ms + seed % (max_ms - min_ms + 1);
+            match wait_request(&mut rd, Duration::from_millis(wait)) {
+                Wait::Request => {}
+                Wait::PeerClosed => return,
+                Wait::Idle => {
+                    stats.idle_closed.fetch_add(1, Ordering::SeqCst);
+                    let _ = out.shutdown(Shutdown::Both);
+                    return;
+                }
+            }
+        }
         let head = match http::read_head(&mut rd) {
             Ok(Some(h)) => h,
             _ => return,
@@ -269,6 +296,42 @@ fn serve(conn: TcpStream, id: usize, name: &str, behaviour: &Behaviour, stats: &
             Next::Abort => return,
         }
     }
+}
+
+/// What came while an `IdleClose` connection waited for its next request.
+enum Wait {
+    Request,
+    PeerClosed,
+    Idle,
+}
+
+/// Waits up to `wait` (0: no waiting) for the first byte of the next request.
+fn wait_request(rd: &mut BufReader<TcpStream>, wait: Duration) -> Wait {
+    use std::io::BufRead;
+    if !rd.buffer().is_empty() {
+        return Wait::Request;
+    }
+    if wait.is_zero() {
+        let _ = rd.get_ref().set_nonblocking(true);
+    } else {
+        let _ = rd.get_ref().set_read_timeout(Some(wait));
+    }
+    let r = match rd.fill_buf() {
+        Ok([]) => Wait::PeerClosed,
+        Ok(_) => Wait::Request,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Wait::Idle
+        }
+        Err(_) => Wait::PeerClosed,
+    };
+    let _ = rd.get_ref().set_nonblocking(false);
+    let _ = rd.get_ref().set_read_timeout(Some(IO_TIMEOUT));
+    r
 }
 
 enum Next {
