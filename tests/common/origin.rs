@@ -43,9 +43,10 @@ pub enum Behaviour {
     CloseAfterRequest,
     /// Read a request head, then write these raw bytes and close.
     Raw(Vec<u8>),
-    /// Answer by path, but close a connection that stays idle (waiting for its next
-    /// request) longer than a delay drawn anew, per wait, in `min_ms..=max_ms`
-    /// (0 closes at once after a response).
+    /// Answer by path, but close a connection that stays idle after a response
+    /// (waiting for its next request) longer than a delay drawn anew, per wait, in
+    /// `min_ms..=max_ms` (0 closes at once after a response). A new connection
+    /// waits for its first request as usual.
     IdleClose { min_ms: u64, max_ms: u64 },
 }
 
@@ -229,7 +230,8 @@ fn serve(conn: TcpStream, id: usize, name: &str, behaviour: &Behaviour, stats: &
     let mut req_no = 0usize;
     let mut seed = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     loop {
-        if let Behaviour::IdleClose { min_ms, max_ms } = behaviour {
+        // Idle: between requests (a new connection waits for its first one).
+        if let (Behaviour::IdleClose { min_ms, max_ms }, 1..) = (behaviour, req_no) {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
