@@ -108,6 +108,10 @@ fn serve(s: TcpStream, id: usize, idle: Option<u64>, log: Arc<Mutex<Log>>, t0: I
                 break;
             }
         }
+        if target.starts_with("/slow") {
+            // Keeps the server connection busy: concurrency needs connections.
+            thread::sleep(Duration::from_millis(40));
+        }
         let body = target.clone();
         let rsp = format!(
             "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-conn-id: {id}\r\n\r\n{body}",
@@ -246,7 +250,7 @@ fn burst_then_quiet_purges_lru_first_and_hot_survive() {
                 let mut c = Conn::connect(fe);
                 let mut k = 0;
                 while Instant::now() < until && k < 10_000 {
-                    assert_eq!(c.get(&format!("/b{i}/{k}")).unwrap().status, 200);
+                    assert_eq!(c.get(&format!("/slow/b{i}/{k}")).unwrap().status, 200);
                     thread::sleep(Duration::from_millis(10));
                     k += 1;
                 }
@@ -268,11 +272,17 @@ fn burst_then_quiet_purges_lru_first_and_hot_survive() {
     }
     let log = o.log.lock().unwrap();
     let closed: Vec<(usize, Duration)> = log.closed[quiet_from..].to_vec();
+    // Connections go back to the pool after each response (HAProxy's way), so the
+    // pool may already have refused some during the burst; the rest are purged.
+    let open_at_quiet = burst_conns - quiet_from;
     assert!(
-        closed.len() >= n - 3,
-        "idle connections purged: {} of {}",
+        open_at_quiet >= 4,
+        "only {open_at_quiet} left after the burst"
+    );
+    assert!(
+        closed.len() + 3 >= open_at_quiet,
+        "idle connections purged: {} of {open_at_quiet} ({burst_conns} opened)",
         closed.len(),
-        burst_conns
     );
     // Gradual: over several intervals, not all at once.
     let spread = closed.last().unwrap().1 - closed.first().unwrap().1;

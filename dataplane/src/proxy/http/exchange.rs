@@ -682,15 +682,20 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
         && rsp_kind != BodyKind::UntilClose
         && req_pump.is_done()
         && conn.buf.is_empty()
-        && !conn.stream.is_virtual()
-        && be_cfg.http_reuse != HttpReuse::Never;
+        && !conn.stream.is_virtual();
     drop(slot);
     if server_keep {
-        if client_keep {
-            // Idle until the next request: hold no buffer.
-            conn.buf.release();
-            s.server = Some(conn);
+        if be_cfg.http_reuse == HttpReuse::Never {
+            // Private to its session (HAProxy: `never` shares nothing), kept for the
+            // session's next request, closed with the session.
+            if client_keep {
+                conn.buf.release();
+                s.server = Some(conn);
+            }
         } else {
+            // Back to the server's pool at once, as HAProxy does after each
+            // response, even while the client stays: any session may take it
+            // (the table of `http-reuse`), this one included.
             release_to_pool(&w, conn);
         }
     }
