@@ -11,7 +11,8 @@
 //! [`ServerPool::sweep`] and [`ServerPool::order`], which visit every entry by
 //! definition, are O(n). The entries live in a slab threaded by two doubly linked
 //! lists: one over all entries in last-use order (the LRU list, for the purge), and
-//! one per key and state (for reuse), whose ends a map keyed by [`ConnKey`] holds.
+//! one per key and state (for reuse), whose ends a per-key head holds, found through
+//! a map keyed by [`ConnKey`] (or a memo of the last key, without hashing).
 //! Each entry is on both lists, in the same relative order: the tail of its key list
 //! is the most recently used entry of that key and state, the head of the LRU list
 //! the least recently used entry overall (see [`ServerPool`] for the invariants).
@@ -288,8 +289,8 @@ const EMPTY: Ends = Ends {
     tail: NIL,
 };
 
-/// The storable states (idle, safe) of an entry, as an index into [`KeyLists`];
-/// `None` for a state the pool never stores (available).
+/// The storable states (idle, safe) of an entry, as an index into
+/// [`KeyHead::lists`]; `None` for a state the pool never stores (available).
 fn class(state: ConnState) -> Option<usize> {
     match state {
         ConnState::Idle => Some(0),
@@ -298,12 +299,16 @@ fn class(state: ConnState) -> Option<usize> {
     }
 }
 
-/// The lists of one key: its idle entries, its safe entries (by [`class`]).
-type KeyLists = [Ends; 2];
+/// The ends of the lists of a key present in the pool: its idle entries, its safe
+/// entries (indexed by [`class`]).
+#[derive(Debug)]
+struct KeyHead {
+    lists: [Ends; 2],
+}
 
 /// One occupied slot of the slab: an entry and its links. `prev`/`next` chain every
 /// entry in last-use order; `kprev`/`knext` chain the entries of the same key and
-/// state in the same order.
+/// state in the same order; `head` is the slot of their [`KeyHead`].
 #[derive(Debug)]
 struct Node<C> {
     entry: Pooled<C>,
@@ -311,12 +316,28 @@ struct Node<C> {
     next: u32,
     kprev: u32,
     knext: u32,
+    head: u32,
 }
 
-fn at<C>(slots: &mut [Option<Node<C>>], i: u32) -> &mut Node<C> {
-    slots[i as usize]
+/// The occupied slot `i` of a slab.
+fn at<T>(slab: &mut [Option<T>], i: u32) -> &mut T {
+    slab[i as usize]
         .as_mut()
         .expect("a linked slot is occupied")
+}
+
+/// Store `v` in a free slot of `slab` (or a new one) and return its index.
+fn alloc<T>(slab: &mut Vec<Option<T>>, free: &mut Vec<u32>, v: T) -> u32 {
+    if let Some(i) = free.pop() {
+        slab[i as usize] = Some(v);
+        return i;
+    }
+    let i = u32::try_from(slab.len())
+        .ok()
+        .filter(|&i| i != NIL)
+        .expect("fewer than 2^32 - 1 slots");
+    slab.push(Some(v));
+    i
 }
 
 /// Hashes a [`ConnKey`] for the per-key map: a folded multiply seeded per pool. The
@@ -370,15 +391,19 @@ impl BuildHasher for KeySeed {
 /// The idle connections of one server on one worker.
 ///
 /// Storage: a slab of nodes (freed slots are reused through `free`), threaded
-/// by two kinds of doubly linked lists, and a map from each key present to the
-/// ends of its lists. Invariants, checked by the unit tests after every step:
+/// by two kinds of doubly linked lists; a slab of key heads, one per key present,
+/// holding the ends of that key's lists; a map from each key present to its head,
+/// and a memo of the last key looked up (a server's pool often holds one key only:
+/// then reuse and release do not hash at all). Invariants, checked by the unit
+/// tests after every step:
 /// - every occupied slot is on the LRU list (`lru`, head = least recently used)
-///   exactly once, and on exactly one key list: the one of its key and state in
-///   `by_key`, in the same relative order as on the LRU list;
-/// - `by_key` holds a key only while one of its lists is non-empty;
+///   exactly once, and on exactly one key list: the one of its key and state, under
+///   the key head it names, in the same relative order as on the LRU list;
+/// - a key has a head (and a `by_key` entry naming it) only while one of its lists
+///   is non-empty; `memo`, when set, names a live head and its key;
 /// - `len` counts the occupied slots and `safe` the safe ones; when `len` drops to
-///   0 the slab is emptied, so its size stays bounded by the peak since the pool was
-///   last empty.
+///   0 both slabs are emptied, so their size stays bounded by the peak since the
+///   pool was last empty.
 #[derive(Debug)]
 pub struct ServerPool<C> {
     limits: PoolLimits,
@@ -387,7 +412,11 @@ pub struct ServerPool<C> {
     free: Vec<u32>,
     /// All entries in last-use order.
     lru: Ends,
-    by_key: HashMap<ConnKey, KeyLists, KeySeed>,
+    heads: Vec<Option<KeyHead>>,
+    /// Free slots below `heads.len()`.
+    free_heads: Vec<u32>,
+    by_key: HashMap<ConnKey, u32, KeySeed>,
+    memo: Option<(ConnKey, u32)>,
     len: usize,
     safe: u32,
     usage: Rc<Usage>,
@@ -407,7 +436,10 @@ impl<C> ServerPool<C> {
             slots: Vec::new(),
             free: Vec::new(),
             lru: EMPTY,
+            heads: Vec::new(),
+            free_heads: Vec::new(),
             by_key: HashMap::with_hasher(KeySeed::random()),
+            memo: None,
             len: 0,
             safe: 0,
             usage: Rc::default(),
@@ -468,36 +500,55 @@ impl<C> ServerPool<C> {
             .expect("a linked slot is occupied")
     }
 
+    /// The head of `key`, if the pool holds that key. O(1), no hashing when `key`
+    /// is the one last looked up.
+    fn find(&mut self, key: ConnKey) -> Option<u32> {
+        if let Some((k, h)) = self.memo {
+            if k == key {
+                return Some(h);
+            }
+        }
+        let h = *self.by_key.get(&key)?;
+        self.memo = Some((key, h));
+        Some(h)
+    }
+
+    /// The head of `key`, made if the pool does not hold that key yet. O(1).
+    fn find_or_add(&mut self, key: ConnKey) -> u32 {
+        if let Some((k, h)) = self.memo {
+            if k == key {
+                return h;
+            }
+        }
+        let h = match self.by_key.entry(key) {
+            Entry::Occupied(o) => *o.get(),
+            Entry::Vacant(v) => {
+                let head = KeyHead { lists: [EMPTY; 2] };
+                *v.insert(alloc(&mut self.heads, &mut self.free_heads, head))
+            }
+        };
+        self.memo = Some((key, h));
+        h
+    }
+
     /// Append an entry at the tail of the LRU list and of its key list. O(1).
     fn push_back(&mut self, entry: Pooled<C>) {
         let c = class(entry.state).expect("only idle and safe entries are stored");
-        let key = entry.key;
-        let lists = self.by_key.entry(key).or_insert([EMPTY; 2]);
-        let (prev, kprev) = (self.lru.tail, lists[c].tail);
+        let head = self.find_or_add(entry.key);
         if entry.state == ConnState::Safe {
             self.safe += 1;
         }
+        let lists = &mut at(&mut self.heads, head).lists;
+        let (prev, kprev) = (self.lru.tail, lists[c].tail);
         let node = Node {
             entry,
             prev,
             next: NIL,
             kprev,
             knext: NIL,
+            head,
         };
-        let i = match self.free.pop() {
-            Some(i) => {
-                self.slots[i as usize] = Some(node);
-                i
-            }
-            None => {
-                let i = u32::try_from(self.slots.len())
-                    .ok()
-                    .filter(|&i| i != NIL)
-                    .expect("fewer than 2^32 - 1 idle connections");
-                self.slots.push(Some(node));
-                i
-            }
-        };
+        let i = alloc(&mut self.slots, &mut self.free, node);
         lists[c].tail = i;
         if kprev == NIL {
             lists[c].head = i;
@@ -513,7 +564,8 @@ impl<C> ServerPool<C> {
         self.len += 1;
     }
 
-    /// Remove the entry in slot `i` from both its lists and free the slot. O(1).
+    /// Remove the entry in slot `i` from both its lists and free the slot (and its
+    /// key's head when that was the key's last entry). O(1).
     fn unlink(&mut self, i: u32) -> Pooled<C> {
         let n = self.slots[i as usize]
             .take()
@@ -532,20 +584,20 @@ impl<C> ServerPool<C> {
         if n.knext != NIL {
             at(&mut self.slots, n.knext).kprev = n.kprev;
         }
-        if n.kprev == NIL || n.knext == NIL {
-            let c = class(n.entry.state).expect("only idle and safe entries are stored");
-            let Entry::Occupied(mut o) = self.by_key.entry(n.entry.key) else {
-                unreachable!("a linked entry's key is mapped");
-            };
-            let lists = o.get_mut();
-            if n.kprev == NIL {
-                lists[c].head = n.knext;
-            }
-            if n.knext == NIL {
-                lists[c].tail = n.kprev;
-            }
-            if lists.iter().all(|l| l.head == NIL) {
-                o.remove();
+        let c = class(n.entry.state).expect("only idle and safe entries are stored");
+        let head = at(&mut self.heads, n.head);
+        if n.kprev == NIL {
+            head.lists[c].head = n.knext;
+        }
+        if n.knext == NIL {
+            head.lists[c].tail = n.kprev;
+        }
+        if head.lists.iter().all(|l| l.head == NIL) {
+            self.by_key.remove(&n.entry.key);
+            self.heads[n.head as usize] = None;
+            self.free_heads.push(n.head);
+            if self.memo.is_some_and(|(_, h)| h == n.head) {
+                self.memo = None;
             }
         }
         if n.entry.state == ConnState::Safe {
@@ -554,9 +606,11 @@ impl<C> ServerPool<C> {
         self.len -= 1;
         if self.len == 0 {
             // Every slot is free: drop them (amortised over the inserts that made
-            // them), so a burst does not pin a large slab.
+            // them), so a burst does not pin large slabs.
             self.slots.clear();
             self.free.clear();
+            self.heads.clear();
+            self.free_heads.clear();
         } else {
             self.free.push(i);
         }
@@ -626,7 +680,8 @@ impl<C> ServerPool<C> {
         is_dead: impl Fn(&C) -> bool,
     ) -> Option<Taken<C>> {
         // One lookup: unlinking an entry of one list changes no other list's ends.
-        let mut lists = *self.by_key.get(&key)?;
+        let head = self.find(key)?;
+        let mut lists = at(&mut self.heads, head).lists;
         for want in order {
             let Some(c) = class(*want) else {
                 continue;

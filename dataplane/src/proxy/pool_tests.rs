@@ -384,22 +384,39 @@ fn check<C>(p: &ServerPool<C>) {
     assert_eq!(free.len(), p.free.len(), "a slot freed twice");
     assert!(p.free.iter().all(|&f| p.slots[f as usize].is_none()));
     if p.len == 0 {
-        assert_eq!(cap, 0, "an empty pool drops its slab");
+        assert_eq!(
+            (cap, p.heads.len()),
+            (0, 0),
+            "an empty pool drops its slabs"
+        );
         assert_eq!(p.lru, EMPTY);
+    }
+    // The key heads: one per key present, each named by the map.
+    let live: Vec<(u32, &KeyHead)> = (0..p.heads.len() as u32)
+        .filter_map(|h| p.heads[h as usize].as_ref().map(|kh| (h, kh)))
+        .collect();
+    assert_eq!(live.len(), p.by_key.len());
+    assert_eq!(live.len() + p.free_heads.len(), p.heads.len());
+    assert!(p.free_heads.iter().all(|&f| p.heads[f as usize].is_none()));
+    if let Some((key, h)) = p.memo {
+        assert_eq!(p.by_key.get(&key), Some(&h), "memo names a live head");
     }
     // The key lists: each entry on the list of its key and state, in LRU order.
     let mut on_keys = 0;
-    for (key, lists) in &p.by_key {
+    for (h, kh) in live {
         assert!(
-            lists.iter().any(|l| l.head != NIL),
-            "empty key {key:?} kept"
+            kh.lists.iter().any(|l| l.head != NIL),
+            "empty head {h} kept"
         );
-        for (c, l) in lists.iter().enumerate() {
+        let first = kh.lists.iter().find(|l| l.head != NIL).unwrap().head;
+        let key = p.slots[first as usize].as_ref().unwrap().entry.key;
+        assert_eq!(p.by_key.get(&key), Some(&h), "map names head {h}");
+        for (c, l) in kh.lists.iter().enumerate() {
             let (mut i, mut prev, mut last_pos) = (l.head, NIL, None);
             while i != NIL {
                 let node = p.slots[i as usize].as_ref().expect("key slot occupied");
                 assert_eq!(node.kprev, prev, "kprev link of slot {i}");
-                assert_eq!(node.entry.key, *key);
+                assert_eq!((node.entry.key, node.head), (key, h));
                 assert_eq!(class(node.entry.state), Some(c));
                 let at = pos[i as usize];
                 assert!(at != usize::MAX, "slot {i} on a key list only");
