@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use appliance_config::CliLevel;
 
 use crate::io::DriverCounters;
-use crate::proxy::stats::WorkerStats;
+use crate::proxy::stats::{ConnRow, WorkerStats};
 use crate::proxy::{Message, Shared};
 use crate::runtime::mailbox::Mailbox;
 use crate::runtime::ExecCounters;
@@ -63,6 +63,8 @@ pub struct WorkerSnapshot {
     pub sessions: usize,
     /// HTTP/2 counters.
     pub h2: crate::h2::counters::H2Counters,
+    /// `show servers conn` rows: `conns[backend][server]`, this worker's view.
+    pub conns: Vec<Vec<ConnRow>>,
 }
 
 /// What every CLI connection shares.

@@ -500,6 +500,7 @@ pub fn run_worker<D: Driver>(
                         loops,
                         sessions: w.sessions.get(),
                         h2: crate::h2::counters::snapshot(),
+                        conns: w.backends.iter().map(|b| b.conn_rows()).collect(),
                     }),
                 }
             }
