@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{free_port, get_closed, is_sluice, Origin, Proxy, HTTP_DEFAULTS};
+use common::{free_port, get_closed, is_sluice, wait_until, Conn, Origin, Proxy, HTTP_DEFAULTS};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -28,6 +28,17 @@ struct Setup {
 /// A proxy with an admin and a user socket, one frontend, backend `be` with `a`, `b`.
 fn setup() -> Setup {
     let (a, b) = (Origin::start("a"), Origin::start("b"));
+    let backends = format!(
+        "backend be\n    balance roundrobin\n    server a {}\n    server b {}\n",
+        a.addr(),
+        b.addr()
+    );
+    start(vec![a, b], "", &backends)
+}
+
+/// A proxy with an admin and a user socket, `global_extra` lines, and frontend `fe`
+/// sending to backend `be`, which `backends` must define.
+fn start(origins: Vec<Origin>, global_extra: &str, backends: &str) -> Setup {
     let fe = free_port();
     let dir = common::proxy::TempDir::new("cli");
     let admin = dir.path().join("admin.sock");
@@ -35,7 +46,7 @@ fn setup() -> Setup {
     let defaults = HTTP_DEFAULTS.replacen(
         "global\n",
         &format!(
-            "global\n    stats socket {} mode 600 level admin\n    stats socket {} level user\n    stats timeout 30s\n",
+            "global\n{global_extra}    stats socket {} mode 600 level admin\n    stats socket {} level user\n    stats timeout 30s\n",
             admin.display(),
             user.display()
         ),
@@ -47,13 +58,7 @@ frontend fe
     bind 127.0.0.1:{fe}
     default_backend be
 
-backend be
-    balance roundrobin
-    server a {}
-    server b {}
-",
-        a.addr(),
-        b.addr()
+{backends}"
     );
     let proxy = Proxy::start(&cfg);
     assert!(common::wait_until(Duration::from_secs(5), || admin.exists()));
@@ -62,7 +67,7 @@ backend be
         fe,
         admin,
         user,
-        _origins: vec![a, b],
+        _origins: origins,
         _dir: dir,
     }
 }
@@ -257,4 +262,154 @@ fn show_info_activity_and_debug_counters() {
     assert!(dc.starts_with("Count     Type Location function(): \"condition\" [comment]\n"));
     assert!(dc.contains("CNT fallback-epoll/src/reactor.rs"), "{dc}");
     assert!(dc.contains("epoll report of event on a just closed fd (harmless)"));
+}
+
+/// `show servers conn` header of HAProxy 3.x (sluice) and of HAProxy 2.6, which has
+/// neither `served` nor `idle_sess`; rows are read by column name, so the same
+/// assertions hold for both.
+const CONN_HEADER_3X: &str = "# bkname/svname bkid/svid addr port - purge_delay served used_cur used_max need_est idle_sess unsafe_nb safe_nb idle_lim idle_cur idle_per_thr[2]";
+const CONN_HEADER_2_6: &str = "# bkname/svname bkid/svid addr port - purge_delay used_cur used_max need_est unsafe_nb safe_nb idle_lim idle_cur idle_per_thr[2]";
+
+/// `show servers conn` rows: `bkname/svname` and its values by column name.
+type ConnRows = Vec<(String, HashMap<String, String>)>;
+
+/// A `show servers conn` answer: the header line, then per server its values by
+/// column (`idle_per_thr[N]` becomes `thr0` .. `thrN-1`).
+fn servers_conn(sock: &PathBuf, args: &str) -> (String, ConnRows) {
+    let out = cli(sock, &format!("show servers conn{args}\n"));
+    assert!(
+        out.ends_with("\n\n"),
+        "answer ends with an empty line: {out:?}"
+    );
+    let mut lines = out.lines().filter(|l| !l.is_empty());
+    let header = lines.next().expect("a header line").to_string();
+    let mut cols: Vec<String> = header.split(' ').skip(1).map(String::from).collect();
+    let per_thr = cols.pop().unwrap();
+    let n: usize = per_thr
+        .strip_prefix("idle_per_thr[")
+        .and_then(|r| r.strip_suffix(']'))
+        .and_then(|n| n.parse().ok())
+        .expect("idle_per_thr[N] last");
+    cols.extend((0..n).map(|t| format!("thr{t}")));
+    let rows = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            assert_eq!(f.len(), cols.len(), "row {l:?} for {header:?}");
+            let m = cols.iter().cloned().zip(f.iter().map(|v| v.to_string()));
+            (f[0].to_string(), m.collect())
+        })
+        .collect();
+    (header, rows)
+}
+
+#[test]
+fn show_servers_conn_counts_idle_connections() {
+    let origins: Vec<Origin> = ["a", "b", "c"].into_iter().map(Origin::start).collect();
+    let a_port = origins[0].port().to_string();
+    let backends = format!(
+        "backend be
+    balance roundrobin
+    http-reuse always
+    server a {} pool-max-conn 7 pool-purge-delay 20s
+    server b {} pool-purge-delay 30s
+
+backend other
+    server c {}
+",
+        origins[0].addr(),
+        origins[1].addr(),
+        origins[2].addr()
+    );
+    let s = start(origins, "    nbthread 2\n", &backends);
+    let (fe, admin) = (s.fe, &s.admin);
+    // Before any traffic: one line per server, nothing idle.
+    let (header, rows) = servers_conn(admin, "");
+    let want = if is_sluice() {
+        CONN_HEADER_3X
+    } else {
+        CONN_HEADER_2_6
+    };
+    assert_eq!(header, want);
+    let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(names, ["be/a", "be/b", "other/c"]);
+    for (_, r) in &rows {
+        assert_eq!(r["idle_cur"], "0");
+        assert_eq!(r["addr"], "127.0.0.1");
+    }
+    let (ra, rb) = (&rows[0].1, &rows[1].1);
+    assert_eq!(ra["port"], a_port);
+    assert_eq!(ra["purge_delay"], "20000");
+    assert_eq!(rb["purge_delay"], "30000");
+    assert_eq!(rows[2].1["purge_delay"], "5000", "the default");
+    assert_eq!(ra["idle_lim"], "7");
+    assert_eq!(rb["idle_lim"], "-1");
+    let (be_id, sid) = ra["bkid/svid"].split_once('/').unwrap();
+    assert_eq!(sid, "1");
+    assert_eq!(rb["bkid/svid"], format!("{be_id}/2"));
+    // Keep-alive clients, four open at once, each making requests, then leaving:
+    // their server connections go idle in the pools.
+    let clients: Vec<Conn> = (0..4)
+        .map(|i| {
+            let mut conn = Conn::connect(fe);
+            for k in 0..3 {
+                let r = conn.get(&format!("/k{i}/{k}")).unwrap();
+                assert_eq!(r.status, 200);
+            }
+            conn
+        })
+        .collect();
+    drop(clients);
+    let mut last = Vec::new();
+    let idle_now = |rows: &ConnRows| -> u32 {
+        rows[..2]
+            .iter()
+            .map(|r| r.1["idle_cur"].parse::<u32>().unwrap())
+            .sum()
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            last = servers_conn(admin, "").1;
+            idle_now(&last) > 0 && last[..2].iter().all(|r| r.1["used_cur"] == "0")
+        }),
+        "no idle connection: {last:?}"
+    );
+    for (name, r) in &last {
+        let num = |k: &str| r[k].parse::<u32>().unwrap_or_else(|_| panic!("{name} {k}"));
+        assert_eq!(num("unsafe_nb") + num("safe_nb"), num("idle_cur"), "{name}");
+        assert_eq!(num("thr0") + num("thr1"), num("idle_cur"), "{name}");
+        assert!(num("used_max") >= num("used_cur"), "{name}");
+    }
+    assert!(last[0].1["used_max"] != "0" && last[1].1["used_max"] != "0");
+    assert_eq!(last[2].1["idle_cur"], "0", "no traffic to other/c");
+    if is_sluice() {
+        // sluice-specific (HAProxy 3.x's columns): nothing served now, and session
+        // idle connections are not counted yet.
+        for (name, r) in &last {
+            assert_eq!(
+                (r["served"].as_str(), r["idle_sess"].as_str()),
+                ("0", "0"),
+                "{name}"
+            );
+        }
+    }
+    // A connection taken for a request goes back to its pool afterwards.
+    let before = idle_now(&last);
+    assert_eq!(get_closed(fe, "/again").status, 200);
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            last = servers_conn(admin, "").1;
+            idle_now(&last) >= before
+        }),
+        "idle connections lost: {last:?}"
+    );
+    // One backend only, and an unknown one.
+    let (_, only) = servers_conn(admin, " other");
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0].0, "other/c");
+    assert_eq!(
+        cli(admin, "show servers conn nope\n"),
+        "Can't find backend.\n\n"
+    );
+    let help = cli(admin, "help\n");
+    assert!(help.contains("show servers conn [<backend>]"), "{help}");
 }

@@ -11,6 +11,7 @@ use appliance_config::{Address, CliLevel};
 
 use super::{stat, After, Cli, WorkerSnapshot};
 use crate::proxy::shared::ServerState;
+use crate::proxy::stats::{servers_conn, ConnRow};
 
 /// `(usage, description, level needed)`, in HAProxy's help order; `help`, `prompt` and
 /// `quit` come last, as in HAProxy.
@@ -63,6 +64,11 @@ const HELP: &[(&str, &str, CliLevel)] = &[
     (
         "show info",
         "report information about the running process",
+        CliLevel::User,
+    ),
+    (
+        "show servers conn [<backend>]",
+        "dump server connections status (all or for a single backend)",
         CliLevel::User,
     ),
     (
@@ -169,6 +175,9 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
         }
         ["show", "servers", "state", rest @ ..] if rest.len() <= 1 => {
             show_servers_state(cli, rest.first().copied())
+        }
+        ["show", "servers", "conn", rest @ ..] if rest.len() <= 1 => {
+            show_servers_conn(cli, rest.first().copied())
         }
         ["show", "activity"] => show_activity(&cli.gather()),
         ["debug", "counters", rest @ ..] if rest.iter().all(|r| *r == "show") => {
@@ -434,14 +443,37 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
+/// HAProxy's answer to `show servers state|conn` naming no backend of the
+/// configuration.
+fn check_backend(cli: &Cli, only: Option<&str>) -> Result<(), String> {
+    match only {
+        Some(name) if !cli.shared.config.backends.iter().any(|b| b.name == name) => {
+            Err("Can't find backend.\n".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `show servers conn [<backend>]`: the idle-pool figures of each server, summed
+/// over the workers, with its idle connections per worker.
+fn show_servers_conn(cli: &Cli, only: Option<&str>) -> String {
+    if let Err(e) = check_backend(cli, only) {
+        return e;
+    }
+    let snaps = cli.gather();
+    let views: Vec<&[Vec<ConnRow>]> = snaps.iter().map(|s| s.conns.as_slice()).collect();
+    let sh = &cli.shared;
+    servers_conn(&sh.config, only, sh.nbthread, &views, |b, s| {
+        sh.servers[b][s].cur()
+    })
+}
+
 /// `show servers state [<backend>]` (the `server-state-file` format, version 1).
 fn show_servers_state(cli: &Cli, only: Option<&str>) -> String {
-    let cfg = &cli.shared.config;
-    if let Some(name) = only {
-        if !cfg.backends.iter().any(|b| b.name == name) {
-            return "Can't find backend.\n".into();
-        }
+    if let Err(e) = check_backend(cli, only) {
+        return e;
     }
+    let cfg = &cli.shared.config;
     let mut out = String::from(
         "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight \
          srv_iweight srv_time_since_last_change srv_check_status srv_check_result \

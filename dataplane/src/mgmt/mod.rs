@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use appliance_config::CliLevel;
 
 use crate::io::DriverCounters;
-use crate::proxy::stats::WorkerStats;
+use crate::proxy::stats::{ConnRow, WorkerStats};
 use crate::proxy::{Message, Shared};
 use crate::runtime::mailbox::Mailbox;
 use crate::runtime::ExecCounters;
@@ -65,6 +65,8 @@ pub struct WorkerSnapshot {
     pub h2: crate::h2::counters::H2Counters,
     /// Idle server connections taken over from other workers.
     pub takeovers: u64,
+    /// `show servers conn` rows: `conns[backend][server]`, this worker's view.
+    pub conns: Vec<Vec<ConnRow>>,
 }
 
 /// What every CLI connection shares.

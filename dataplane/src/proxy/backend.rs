@@ -40,7 +40,7 @@ use crate::proxy::pool::{
 };
 use crate::proxy::queue::{BackendQueue, Pending};
 use crate::proxy::shared::{ServerState, Shared};
-use crate::proxy::stats::WorkerStats;
+use crate::proxy::stats::{servers_conn_line, ConnRow, WorkerStats};
 use crate::runtime::{self, clock, Timer};
 use crate::tls::MaybeTls;
 
@@ -597,41 +597,33 @@ impl<S: Stream> BackendRt<S> {
             self.publish_idle(i);
             stats.pool_figures(self.index, i, &snap);
             if purged && self.shared.debug {
-                let line = crate::proxy::stats::servers_conn_line(&self.conn_row(i, &snap));
+                let line = servers_conn_line(&self.conn_row(i, &snap));
                 eprintln!("{line}");
             }
         }
     }
 
     /// This worker's `show servers conn` row for `server`.
-    pub fn conn_row(&self, server: usize, snap: &PoolSnapshot) -> crate::proxy::stats::ConnRow {
-        let cfg = self.config();
-        let s = &cfg.servers[server];
-        let (addr, port) = match &s.addr {
-            Address::Tcp(a) => (a.ip().to_string(), a.port().to_string()),
-            other => (format!("{other:?}"), "-".into()),
-        };
-        let mut idle_per_thr = vec![0; self.shared.nbthread.max(self.worker + 1)];
-        idle_per_thr[self.worker] = snap.idle + snap.safe;
-        crate::proxy::stats::ConnRow {
-            backend: cfg.name.clone(),
-            server: s.name.clone(),
-            backend_id: cfg.id,
-            server_id: s.id,
-            addr,
-            port,
-            purge_delay_ms: s.pool_purge_delay.as_millis() as u64,
-            served: snap.used,
-            used_cur: snap.used,
-            used_max: snap.max_used,
-            need_est: snap.est_need,
-            idle_sess: 0,
-            unsafe_nb: snap.idle,
-            safe_nb: snap.safe,
-            idle_lim: s.pool_max_conn,
-            idle_cur: snap.idle + snap.safe,
-            idle_per_thr,
-        }
+    pub fn conn_row(&self, server: usize, snap: &PoolSnapshot) -> ConnRow {
+        let threads = self.shared.nbthread.max(self.worker + 1);
+        let mut row = ConnRow::for_server(self.config(), server, threads);
+        row.served = self.server_state(server).cur();
+        row.used_cur = snap.used;
+        row.used_max = snap.max_used;
+        row.need_est = snap.est_need;
+        row.unsafe_nb = snap.idle;
+        row.safe_nb = snap.safe;
+        row.idle_cur = snap.idle + snap.safe;
+        row.idle_per_thr[self.worker] = snap.idle + snap.safe;
+        row
+    }
+
+    /// This worker's `show servers conn` rows, one per server (read now, not at the
+    /// last housekeeping tick).
+    pub fn conn_rows(&self) -> Vec<ConnRow> {
+        (0..self.pools.len())
+            .map(|i| self.conn_row(i, &self.pool_snapshot(i)))
+            .collect()
     }
 
     /// Drop every idle connection (soft stop).

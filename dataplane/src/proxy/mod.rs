@@ -521,6 +521,7 @@ pub fn run_worker<D: Driver>(
                         sessions: w.sessions.get(),
                         h2: crate::h2::counters::snapshot(),
                         takeovers: takeover::count(),
+                        conns: w.backends.iter().map(|b| b.conn_rows()).collect(),
                     }),
                 }
             }

@@ -1,11 +1,13 @@
 //! Per-worker traffic counters, summed across workers when read (CLI, logs).
 //!
-//! Also renders `show servers conn` lines ([`servers_conn_line`]) from a
-//! [`ConnRow`] snapshot, for the `-d` debug output now and the CLI later.
+//! Also renders `show servers conn` ([`servers_conn`], one [`servers_conn_line`] per
+//! server) from the workers' [`ConnRow`]s, for the CLI and the `-d` debug output.
 //!
 //! Owns: [`WorkerStats`]. Invariant: only its own worker writes it (plain integers,
 //! no atomics, no lock on the request path); readers get a copy through the mailbox
 //! or at exit.
+
+use appliance_config::{Address, Backend, Config};
 
 /// Counters of one proxy (frontend or backend) or server on one worker.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -166,6 +168,12 @@ impl WorkerStats {
 }
 
 /// One server's row of `show servers conn` (one worker's view, or several merged).
+/// The columns (HAProxy 3.x's; 2.6 has neither `served` nor `idle_sess`):
+/// `served` streams on the server now (process-wide), `used_cur`/`used_max`
+/// connections in use now / at most since the last purge, `need_est` the purge's
+/// estimate, `idle_sess` idle connections held by a client session (sluice does not
+/// count these yet: 0), `unsafe_nb`/`safe_nb` idle entries never / already reused,
+/// `idle_lim` `pool-max-conn`, `idle_cur` all idle entries, then per worker.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConnRow {
     pub backend: String,
@@ -190,9 +198,32 @@ pub struct ConnRow {
 }
 
 impl ConnRow {
-    /// Add another worker's view of the same server.
+    /// The row of server `server` of `be` for `threads` workers: its settings, and
+    /// every figure zero.
+    pub fn for_server(be: &Backend, server: usize, threads: usize) -> ConnRow {
+        let s = &be.servers[server];
+        // HAProxy prints "-" for an address that is not IPv4/IPv6, and port 0.
+        let (addr, port) = match &s.addr {
+            Address::Tcp(a) => (a.ip().to_string(), a.port().to_string()),
+            _ => ("-".into(), "0".into()),
+        };
+        ConnRow {
+            backend: be.name.clone(),
+            server: s.name.clone(),
+            backend_id: be.id,
+            server_id: s.id,
+            addr,
+            port,
+            purge_delay_ms: s.pool_purge_delay.as_millis() as u64,
+            idle_lim: s.pool_max_conn,
+            idle_per_thr: vec![0; threads],
+            ..ConnRow::default()
+        }
+    }
+
+    /// Add another worker's view of the same server. `served` is process-wide (the
+    /// same in every view): kept, not summed.
     pub fn merge(&mut self, o: &ConnRow) {
-        self.served += o.served;
         self.used_cur += o.used_cur;
         self.used_max += o.used_max;
         self.need_est += o.need_est;
@@ -214,6 +245,38 @@ pub fn servers_conn_header(threads: usize) -> String {
     format!(
         "# bkname/svname bkid/svid addr port - purge_delay served used_cur used_max need_est idle_sess unsafe_nb safe_nb idle_lim idle_cur idle_per_thr[{threads}]"
     )
+}
+
+/// `show servers conn [<backend>]`: the header once (as HAProxy, not per backend),
+/// then one line per server of every backend (or only of `only`), in declaration
+/// order. `views[worker][backend][server]` are the workers' rows (a worker that did
+/// not answer is simply absent); `served(backend, server)` the process-wide figure.
+pub fn servers_conn(
+    cfg: &Config,
+    only: Option<&str>,
+    threads: usize,
+    views: &[&[Vec<ConnRow>]],
+    served: impl Fn(usize, usize) -> u32,
+) -> String {
+    let mut out = servers_conn_header(threads);
+    out.push('\n');
+    for (b, be) in cfg.backends.iter().enumerate() {
+        if only.is_some_and(|n| n != be.name) {
+            continue;
+        }
+        for s in 0..be.servers.len() {
+            let mut row = ConnRow::for_server(be, s, threads);
+            for v in views {
+                if let Some(r) = v.get(b).and_then(|rows| rows.get(s)) {
+                    row.merge(r);
+                }
+            }
+            row.served = served(b, s);
+            out.push_str(&servers_conn_line(&row));
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// One row of `show servers conn` in HAProxy's format.
@@ -281,5 +344,58 @@ mod tests {
         assert_eq!(a.idle_per_thr, vec![3, 1]);
         assert_eq!(a.idle_cur, 4);
         assert!(servers_conn_header(2).ends_with("idle_cur idle_per_thr[2]"));
+    }
+
+    #[test]
+    fn servers_conn_table_sums_workers_and_filters() {
+        let cfg = "defaults\n mode http\n timeout client 5s\n timeout connect 1s\n                    timeout server 5s\nbackend web\n server a 127.0.0.1:8001 pool-max-conn 4 \
+                   pool-purge-delay 2s\n server b [::1]:8002\nbackend api\n                    server u unix@/run/api.sock\n";
+        let cfg = appliance_config::load_str("t.cfg", cfg).unwrap().config;
+        // Worker 0 and worker 1 each see server web/a; worker 1 also web/b.
+        let row = |w: usize, idle: u32, safe: u32, used: u32| ConnRow {
+            used_cur: used,
+            used_max: used + 1,
+            need_est: used + idle,
+            unsafe_nb: idle,
+            safe_nb: safe,
+            idle_cur: idle + safe,
+            idle_per_thr: {
+                let mut v = vec![0; 2];
+                v[w] = idle + safe;
+                v
+            },
+            ..ConnRow::default()
+        };
+        let w0 = vec![
+            vec![row(0, 1, 2, 1), row(0, 0, 0, 0)],
+            vec![row(0, 0, 0, 0)],
+        ];
+        let w1 = vec![
+            vec![row(1, 0, 3, 0), row(1, 1, 0, 2)],
+            vec![row(1, 0, 0, 0)],
+        ];
+        let views = [w0.as_slice(), w1.as_slice()];
+        let all = servers_conn(&cfg, None, 2, &views, |b, s| (10 * b + s) as u32);
+        let lines: Vec<&str> = all.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "# bkname/svname bkid/svid addr port - purge_delay served used_cur used_max \
+                 need_est idle_sess unsafe_nb safe_nb idle_lim idle_cur idle_per_thr[2]",
+                "web/a 1/1 127.0.0.1 8001 - 2000 0 1 3 2 0 1 5 4 6 3 3",
+                "web/b 1/2 ::1 8002 - 5000 1 2 4 3 0 1 0 -1 1 0 1",
+                "api/u 2/1 - 0 - 5000 10 0 2 0 0 0 0 -1 0 0 0",
+            ]
+        );
+        // One backend only; a worker that did not answer is absent from the sums.
+        let one = servers_conn(&cfg, Some("web"), 2, &views[1..], |_, _| 0);
+        assert_eq!(
+            one.lines().skip(1).collect::<Vec<_>>(),
+            [
+                "web/a 1/1 127.0.0.1 8001 - 2000 0 0 1 0 0 0 3 4 3 0 3",
+                "web/b 1/2 ::1 8002 - 5000 0 2 3 3 0 1 0 -1 1 0 1",
+            ]
+        );
+        assert!(all.ends_with('\n') && !all.ends_with("\n\n"));
     }
 }
