@@ -6,11 +6,11 @@
 
 mod common;
 
-use common::{free_port, get_closed, is_sluice, wait_until, Conn, Origin, Proxy, HTTP_DEFAULTS};
+use common::{
+    cli, free_port, get_closed, is_sluice, wait_until, Conn, Origin, Proxy, HTTP_DEFAULTS,
+};
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// HAProxy 2.6's `show stat` header (base columns, `-`, then the modules' counters).
@@ -72,18 +72,8 @@ frontend fe
     }
 }
 
-/// Send `input` on a fresh connection and read until the proxy closes it.
-fn cli(sock: &PathBuf, input: &str) -> String {
-    let mut s = UnixStream::connect(sock).expect("connect to the CLI");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(input.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read the CLI answer");
-    out
-}
-
 /// `show stat` as rows keyed by `pxname/svname`, each a map column → value.
-fn stat(sock: &PathBuf) -> HashMap<String, HashMap<String, String>> {
+fn stat(sock: &Path) -> HashMap<String, HashMap<String, String>> {
     let out = cli(sock, "show stat\n");
     let mut lines = out.lines();
     let header: Vec<&str> = lines.next().unwrap()[2..].split(',').collect();
@@ -275,7 +265,7 @@ type ConnRows = Vec<(String, HashMap<String, String>)>;
 
 /// A `show servers conn` answer: the header line, then per server its values by
 /// column (`idle_per_thr[N]` becomes `thr0` .. `thrN-1`).
-fn servers_conn(sock: &PathBuf, args: &str) -> (String, ConnRows) {
+fn servers_conn(sock: &Path, args: &str) -> (String, ConnRows) {
     let out = cli(sock, &format!("show servers conn{args}\n"));
     assert!(
         out.ends_with("\n\n"),

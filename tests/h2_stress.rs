@@ -15,6 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::proxy::TempDir;
 use common::{free_port, Proxy, HTTP_DEFAULTS};
 
 /// A clear HTTP/2 origin that answers `200 <path>` and closes each connection
@@ -186,4 +187,55 @@ frontend fe
         assert!(origin.requests.load(Ordering::SeqCst) >= 241);
         assert!(t0.elapsed() < Duration::from_secs(60));
     }
+}
+
+/// `show servers conn` counts the worker's HTTP/2 server connections: the idle one
+/// left after the requests is a safe idle connection.
+#[test]
+fn show_servers_conn_counts_idle_h2_connections() {
+    if common::skip_unless_sluice("HTTP/2 connections in sluice's show servers conn") {
+        return;
+    }
+    let origin = GoawayOrigin::start(1_000_000);
+    let port = free_port();
+    let d = TempDir::new("h2conn");
+    let sock = d.path().join("s.sock");
+    let cfg = format!(
+        "global
+    nbthread 1
+    stats socket {} level admin
+{HTTP_DEFAULTS}
+backend be
+    http-reuse always
+    server s1 127.0.0.1:{} proto h2
+
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+",
+        sock.display(),
+        origin.port
+    );
+    let _p = Proxy::start(&cfg);
+    for i in 0..5 {
+        assert_eq!(get(port, &format!("/c{i}")).unwrap().0, 200);
+    }
+    let out = common::cli(&sock, "show servers conn be\n");
+    let mut lines = out.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .trim_start_matches("# ")
+        .split(' ')
+        .collect();
+    let row: Vec<&str> = lines.next().expect("a row for s1").split(' ').collect();
+    let col = |name: &str| -> u32 {
+        let i = header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("{name}: {out}"));
+        row[i].parse().unwrap()
+    };
+    assert_eq!((col("idle_cur"), col("safe_nb")), (1, 1), "{out}");
+    assert_eq!(origin.conns.load(Ordering::SeqCst), 1);
 }

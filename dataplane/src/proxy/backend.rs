@@ -615,6 +615,14 @@ impl<S: Stream> BackendRt<S> {
         row.safe_nb = snap.safe;
         row.idle_cur = snap.idle + snap.safe;
         row.idle_per_thr[self.worker] = snap.idle + snap.safe;
+        // HTTP/2 connections of the worker's shared set: idle ones are safe (HAProxy
+        // puts an HTTP/2 connection in the safe tree when its last stream ends),
+        // busy ones are in use.
+        let h2 = self.h2_shared.figures(self.index, server);
+        row.safe_nb += h2.idle;
+        row.idle_cur += h2.idle;
+        row.idle_per_thr[self.worker] += h2.idle;
+        row.used_cur += h2.busy;
         row
     }
 
