@@ -383,6 +383,18 @@ fn malformed_costs_only_its_stream(name: &str, value: &str) {
 
     assert_200(&mut c, 5, "after", &s);
     assert_counted(&s, &["h2_strm_protocol_errors", "h2_rst_stream_sent"]);
+    // Logged when the connection ends.
+    drop(c);
+    assert!(
+        s.proxy
+            .wait_log(
+                &["1 stream(s) reset for protocol errors"],
+                Duration::from_secs(3)
+            )
+            .is_some(),
+        "{}",
+        s.proxy.output()
+    );
     assert_eq!(
         h2_counter(&s.sock, "h2_conn_protocol_errors"),
         0,

@@ -243,6 +243,18 @@ pub async fn serve<D: Driver>(
     })
     .await;
     crate::proxy::http::exchange::release_upstreams(&w, &ctx.upstreams);
+    let resets = guard.stream_errors.get();
+    if resets > 0 {
+        crate::proxy::log::log_connection_error(
+            &w,
+            fe,
+            bind,
+            peer,
+            clock::wall_us(),
+            &format!("HTTP/2: {resets} stream(s) reset for protocol errors"),
+            &"RST_STREAM",
+        );
+    }
     if let Err(e) = result {
         if e.is_go_away() || e.is_io() {
             if let Some(reason) = e.reason().filter(|r| *r != Reason::NO_ERROR) {

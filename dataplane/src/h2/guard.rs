@@ -74,6 +74,9 @@ pub struct GuardState {
     tripped: Cell<Option<Flood>>,
     /// A GOAWAY we sent, with its error code (the last one).
     pub goaway_sent: Cell<Option<u32>>,
+    /// RST_STREAM frames we sent with an error (not NO_ERROR or CANCEL): streams
+    /// ended for the client's protocol errors, logged when the connection ends.
+    pub stream_errors: Cell<u32>,
 }
 
 impl GuardState {
@@ -181,6 +184,9 @@ fn on_tx(state: &GuardState, seen: Seen<'_>) {
         }
         kind::RST_STREAM if bytes.len() == 4 => {
             let code = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+            if code != 0x0 && code != 0x8 {
+                state.stream_errors.set(state.stream_errors.get() + 1);
+            }
             counters::bump(|c| {
                 c.rst_stream_sent += 1;
                 if code == 0x1 {
