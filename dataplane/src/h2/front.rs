@@ -151,7 +151,10 @@ pub async fn serve<D: Driver>(
     counters::bump(|c| c.fe_connections += 1);
     let peer = client.peer_addr();
     let local = client.local_addr();
-    let wall = clock::wall_us();
+    // `ip:port [date] frontend/bind: message` on the frontend's log targets.
+    let log = |msg: &str, detail: &dyn std::fmt::Display| {
+        crate::proxy::log::log_connection_error(&w, fe, bind, peer, clock::wall_us(), msg, detail)
+    };
     let cfg = &w.shared.config;
     let tmo = cfg.frontends[fe].timeouts;
     let (io, guard) = Guarded::new(Rewind::new(pre, client), FloodLimits::default(), true);
@@ -159,15 +162,7 @@ pub async fn serve<D: Driver>(
     let mut conn = match runtime::timeout(tmo.http_request.or(tmo.client), handshake).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
-            crate::proxy::log::log_connection_error(
-                &w,
-                fe,
-                bind,
-                peer,
-                wall,
-                "HTTP/2 handshake failure",
-                &e,
-            );
+            log("HTTP/2 handshake failure", &e);
             return;
         }
         Err(_) => return,
@@ -192,15 +187,7 @@ pub async fn serve<D: Driver>(
             if let Some(flood) = guard.tripped() {
                 cut = true;
                 conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
-                crate::proxy::log::log_connection_error(
-                    &w,
-                    fe,
-                    bind,
-                    peer,
-                    clock::wall_us(),
-                    flood.describe(),
-                    &"GOAWAY ENHANCE_YOUR_CALM",
-                );
+                log(flood.describe(), &"GOAWAY ENHANCE_YOUR_CALM");
                 // A client that does not read cannot hold the connection open.
                 kill.set_after(Some(Duration::from_secs(1)));
             }
@@ -245,12 +232,7 @@ pub async fn serve<D: Driver>(
     crate::proxy::http::exchange::release_upstreams(&w, &ctx.upstreams);
     let resets = guard.stream_errors.get();
     if resets > 0 {
-        crate::proxy::log::log_connection_error(
-            &w,
-            fe,
-            bind,
-            peer,
-            clock::wall_us(),
+        log(
             &format!("HTTP/2: {resets} stream(s) reset for protocol errors"),
             &"RST_STREAM",
         );
@@ -258,15 +240,7 @@ pub async fn serve<D: Driver>(
     if let Err(e) = result {
         if e.is_go_away() || e.is_io() {
             if let Some(reason) = e.reason().filter(|r| *r != Reason::NO_ERROR) {
-                crate::proxy::log::log_connection_error(
-                    &w,
-                    fe,
-                    bind,
-                    peer,
-                    clock::wall_us(),
-                    "HTTP/2 connection error",
-                    &reason,
-                );
+                log("HTTP/2 connection error", &reason);
             }
         }
     }
