@@ -132,7 +132,9 @@ fn builder(t: &appliance_config::H2Tune, max_head: usize) -> h2::server::Builder
         .header_table_size(t.header_table_size)
         .max_concurrent_streams(streams)
         .max_header_list_size(H2_DECODE_LIMIT.max(max_head as u32))
-        .max_send_buffer_size(64 * 1024);
+        .max_send_buffer_size(64 * 1024)
+        // WebSocket over HTTP/2 (RFC 8441).
+        .enable_connect_protocol();
     b
 }
 
@@ -341,6 +343,10 @@ async fn stream_task<D: Driver>(
                     req_off = 0;
                     if req_body_done {
                         req_done = true;
+                        if framing == Framing::Tunnel {
+                            // The client ended its side of the tunnel.
+                            pipe.shutdown_write();
+                        }
                     }
                 }
             }
@@ -364,6 +370,9 @@ async fn stream_task<D: Driver>(
                             req_body_done = true;
                             if req_out.is_empty() {
                                 req_done = true;
+                                if framing == Framing::Tunnel {
+                                    pipe.shutdown_write();
+                                }
                             }
                             progress = true;
                         }
@@ -418,15 +427,24 @@ async fn stream_task<D: Driver>(
                                     }
                                     rsp_head.clear();
                                 } else {
+                                    // WebSocket over HTTP/2: the server's 101 is the
+                                    // stream's 200, and a tunnel follows (RFC 8441).
+                                    let switched = framing == Framing::Tunnel && status == 101;
                                     let kind = if method == Method::Head {
                                         BodyKind::None
+                                    } else if switched {
+                                        BodyKind::Tunnel
                                     } else {
                                         rsp_head.body_kind()
                                     };
-                                    let rsp = match translate::response_to_h2(&rsp_head) {
+                                    let mut rsp = match translate::response_to_h2(&rsp_head) {
                                         Ok(r) => r,
                                         Err(_) => return Poll::Ready(Err(Reason::INTERNAL_ERROR)),
                                     };
+                                    if switched {
+                                        *rsp.status_mut() = http::StatusCode::OK;
+                                        rsp.headers_mut().remove("sec-websocket-accept");
+                                    }
                                     let eos = kind == BodyKind::None || kind == BodyKind::Length(0);
                                     match respond.send_response(rsp, eos) {
                                         Ok(s) => send = Some(s),

@@ -54,6 +54,9 @@ pub enum Framing {
     Length,
     /// Chunked: each DATA frame becomes a chunk, trailers the trailer section.
     Chunked,
+    /// A tunnel after a protocol switch (WebSocket over HTTP/2, RFC 8441): DATA
+    /// goes verbatim both ways until either side ends.
+    Tunnel,
 }
 
 fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -80,10 +83,10 @@ pub fn request_to_h1(
     if list_size > max_bytes {
         return Err(Reject::TooLarge);
     }
-    if parts.extensions.get::<h2::ext::Protocol>().is_some() {
-        return Err(Reject::Unsupported("extended CONNECT (RFC 8441)"));
-    }
     out.clear();
+    if let Some(proto) = parts.extensions.get::<h2::ext::Protocol>() {
+        return websocket_to_h1(parts, proto.as_str(), out);
+    }
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
     let authority = parts.uri.authority().map(|a| a.as_str());
@@ -143,6 +146,80 @@ pub fn request_to_h1(
     };
     out.extend_from_slice(b"\r\n");
     Ok(framing)
+}
+
+/// RFC 8441: an extended CONNECT with `:protocol websocket` becomes an HTTP/1.1
+/// Upgrade request (RFC 6455 §4.1) with a fresh `Sec-WebSocket-Key`; the server's
+/// `101` becomes the stream's `200` and the bytes after it a tunnel.
+fn websocket_to_h1(
+    parts: &http::request::Parts,
+    protocol: &str,
+    out: &mut Vec<u8>,
+) -> Result<Framing, Reject> {
+    if !protocol.eq_ignore_ascii_case("websocket") {
+        return Err(Reject::Unsupported(
+            "extended CONNECT for a protocol other than websocket",
+        ));
+    }
+    let authority = parts
+        .uri
+        .authority()
+        .ok_or(Reject::Malformed("extended CONNECT without :authority"))?;
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .filter(|p| !p.is_empty())
+        .ok_or(Reject::Malformed("extended CONNECT without :path"))?;
+    out.extend_from_slice(b"GET ");
+    out.extend_from_slice(path.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    push_field(out, b"host", authority.as_str().as_bytes());
+    for (name, value) in parts.headers.iter() {
+        let n = name.as_str().as_bytes();
+        if name == http::header::HOST
+            || CONNECTION_SPECIFIC.contains(&n)
+            || name == http::header::TE
+        {
+            continue;
+        }
+        push_field(out, n, value.as_bytes());
+    }
+    push_field(out, b"connection", b"upgrade");
+    push_field(out, b"upgrade", b"websocket");
+    push_field(out, b"sec-websocket-key", &websocket_key());
+    out.extend_from_slice(b"\r\n");
+    Ok(Framing::Tunnel)
+}
+
+/// A `Sec-WebSocket-Key`: 16 bytes, base64 (a nonce, not a secret: RFC 6455 asks it
+/// to be unpredictable per connection, not cryptographically strong).
+fn websocket_key() -> [u8; 24] {
+    use std::cell::Cell;
+    use std::hash::{BuildHasher, Hasher};
+    thread_local!(static SEQ: Cell<u64> = const { Cell::new(0) });
+    let seq = SEQ.with(|s| {
+        s.set(s.get() + 1);
+        s.get()
+    });
+    let mut raw = [0u8; 16];
+    for (i, half) in raw.chunks_mut(8).enumerate() {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(seq ^ crate::runtime::clock::precise_us() ^ i as u64);
+        half.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = [b'='; 24];
+    for (i, c) in raw.chunks(3).enumerate() {
+        let n = c
+            .iter()
+            .enumerate()
+            .fold(0u32, |a, (j, &b)| a | (b as u32) << (16 - 8 * j));
+        for k in 0..=c.len() {
+            out[i * 4 + k] = B64[(n >> (18 - 6 * k) & 63) as usize];
+        }
+    }
+    out
 }
 
 /// Copy the end-to-end fields of an HTTP/1 head into an HTTP/2 header map.
@@ -278,6 +355,7 @@ pub fn trailers_to_h1(map: Option<&HeaderMap>, out: &mut Vec<u8>) {
 
 /// Frame one DATA payload for an HTTP/1 body.
 pub fn data_to_h1(data: &Bytes, framing: Framing, out: &mut Vec<u8>) {
+    // (`Length` and `Tunnel`: verbatim.)
     if framing == Framing::Chunked {
         if data.is_empty() {
             return;
@@ -317,6 +395,44 @@ mod tests {
             "POST /a?b=c HTTP/1.1\r\nhost: example.com:8443\r\nte: trailers\r\nx-y: z\r\n\
              cookie: a=1; b=2\r\ntransfer-encoding: chunked\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn extended_connect_websocket_becomes_an_upgrade() {
+        let mut b = http::Request::builder()
+            .method("CONNECT")
+            .uri("https://ws.example:8443/chat?x=1")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-protocol", "chat")
+            .body(())
+            .unwrap();
+        b.extensions_mut()
+            .insert(h2::ext::Protocol::from_static("websocket"));
+        let p = b.into_parts().0;
+        let mut out = vec![];
+        assert_eq!(
+            request_to_h1(&p, false, 65536, &mut out),
+            Ok(Framing::Tunnel)
+        );
+        let s = String::from_utf8(out).unwrap();
+        assert!(
+            s.starts_with("GET /chat?x=1 HTTP/1.1\r\nhost: ws.example:8443\r\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("sec-websocket-version: 13\r\n")
+                && s.contains("sec-websocket-protocol: chat\r\n")
+        );
+        assert!(s.contains("connection: upgrade\r\nupgrade: websocket\r\nsec-websocket-key: "));
+        let key = s
+            .split("sec-websocket-key: ")
+            .nth(1)
+            .unwrap()
+            .split("\r\n")
+            .next()
+            .unwrap();
+        assert_eq!(key.len(), 24);
+        assert!(key.ends_with("=="), "{key}");
     }
 
     #[test]
