@@ -403,3 +403,140 @@ backend other
     let help = cli(admin, "help\n");
     assert!(help.contains("show servers conn [<backend>]"), "{help}");
 }
+
+/// One `show stat typed` / `show info typed` line split into its key (before the
+/// first `:`), tags, type and value; panics on a line of another shape.
+fn typed_fields(line: &str) -> (&str, &str, &str, &str) {
+    let mut p = line.splitn(4, ':');
+    let (k, tags, ty, v) = (
+        p.next().unwrap(),
+        p.next().unwrap_or_default(),
+        p.next().unwrap_or_default(),
+        p.next().unwrap_or_else(|| panic!("typed line {line:?}")),
+    );
+    assert_eq!(tags.len(), 3, "tags of {line:?}");
+    assert!(
+        ["u32", "u64", "s32", "str"].contains(&ty),
+        "type of {line:?}"
+    );
+    (k, tags, ty, v)
+}
+
+#[test]
+fn show_info_and_stat_typed_json_and_filter() {
+    let s = setup();
+    get_closed(s.fe, "/");
+    // show info typed: `<field>.<name>.<process>:<tags>:<type>:<value>`.
+    let info = cli(&s.admin, "show info typed\n");
+    assert!(info.starts_with("0.Name.1:POS:str:"), "{info}");
+    assert!(info.ends_with("\n\n"), "{info:?}");
+    let mut info_kv = HashMap::new();
+    for l in info.lines().filter(|l| !l.is_empty()) {
+        let (k, tags, ty, v) = typed_fields(l);
+        let name = k.split('.').nth(1).unwrap();
+        info_kv.insert(name.to_string(), (k.to_string(), tags.to_string(), ty, v));
+    }
+    let pid = &info_kv["Pid"];
+    assert_eq!(
+        (pid.0.as_str(), pid.1.as_str(), pid.2),
+        ("6.Pid.1", "SGP", "u32")
+    );
+    assert!(pid.3.parse::<u32>().unwrap() > 0);
+    assert_eq!(info_kv["Nbthread"].0, "3.Nbthread.1");
+    assert_eq!(info_kv["CumReq"].1, "MCP");
+    // show info json: an array of field objects.
+    let json = cli(&s.admin, "show info json\n");
+    assert!(
+        json.starts_with(r#"[{"field":{"pos":0,"name":"Name"},"processNum":1,"tags":{"origin":"Product","nature":"Output","scope":"Service"},"value":{"type":"str","value":""#),
+        "{json}"
+    );
+    assert!(json.ends_with("}}]\n\n"), "{json}");
+    let pid_obj = format!(
+        r#"{{"field":{{"pos":6,"name":"Pid"}},"processNum":1,"tags":{{"origin":"Status","nature":"Gauge","scope":"Process"}},"value":{{"type":"u32","value":{}}}}}"#,
+        pid.3
+    );
+    assert!(json.contains(&pid_obj), "{pid_obj} in {json}");
+
+    // show stat typed agrees with the CSV.
+    let rows = stat(&s.admin);
+    let fe_id = rows["fe/FRONTEND"]["iid"].clone();
+    let be_id = rows["be/BACKEND"]["iid"].clone();
+    let typed = cli(&s.admin, "show stat typed\n");
+    assert!(typed.ends_with("\n\n"), "{typed:?}");
+    let mut seen = HashMap::new();
+    for l in typed.lines().filter(|l| !l.is_empty()) {
+        let (k, tags, ty, v) = typed_fields(l);
+        let p: Vec<&str> = k.split('.').collect();
+        assert_eq!(p.len(), 6, "{l}");
+        seen.insert(
+            format!("{}.{}.{}.{}", p[0], p[1], p[2], p[4]),
+            (
+                p[3].to_string(),
+                tags.to_string(),
+                ty.to_string(),
+                v.to_string(),
+            ),
+        );
+    }
+    let f = |k: &str| seen.get(k).unwrap_or_else(|| panic!("{k} in {typed}"));
+    let fe = |n: &str| f(&format!("F.{fe_id}.0.{n}"));
+    assert_eq!(
+        fe("pxname").clone(),
+        ("0".into(), "KNS".into(), "str".into(), "fe".into())
+    );
+    assert_eq!(
+        fe("stot").clone(),
+        ("7".into(), "MCP".into(), "u64".into(), "1".into())
+    );
+    assert_eq!(fe("hrsp_2xx").3, "1");
+    assert_eq!(fe("status").3, "OPEN");
+    assert_eq!(fe("mode").3, "http");
+    // The modules' counters follow the base fields: the `-` column is not a field.
+    assert_eq!(fe("ssl_sess").0, "103");
+    let a_id = &rows["be/a"]["sid"];
+    let srv = f(&format!("S.{be_id}.{a_id}.svname"));
+    assert_eq!((srv.0.as_str(), srv.3.as_str()), ("1", "a"));
+    assert_eq!(f(&format!("S.{be_id}.{a_id}.act")).1, "SGP");
+    assert_eq!(f(&format!("B.{be_id}.0.act")).1, "MGP");
+    assert_eq!(f(&format!("B.{be_id}.0.algo")).3, "roundrobin");
+
+    // show stat json: an array of rows, each an array of field objects.
+    let json = cli(&s.admin, "show stat json\n");
+    let first = format!(
+        r#"[[{{"objType":"Frontend","proxyId":{fe_id},"id":0,"field":{{"pos":0,"name":"pxname"}},"processNum":1,"tags":{{"origin":"Key","nature":"Name","scope":"Service"}},"value":{{"type":"str","value":"fe"}}}}"#
+    );
+    assert!(json.starts_with(&first), "{json}");
+    assert!(json.ends_with("}]]\n\n"), "{json}");
+    assert_eq!(json.matches("}],[{").count(), rows.len() - 1, "{json}");
+
+    // The filter comes first: {<iid>|<proxy>} <type> <sid>.
+    let srvs = cli(&s.admin, "show stat be 4 -1 typed\n");
+    let kinds: std::collections::HashSet<&str> = srvs
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| &l[..l.find('.').unwrap()])
+        .collect();
+    assert_eq!(kinds, ["S"].into_iter().collect(), "{srvs}");
+    assert!(
+        srvs.contains(":str:a\n") && srvs.contains(":str:b\n"),
+        "{srvs}"
+    );
+    let one = cli(&s.admin, &format!("show stat {be_id} 4 {a_id}\n"));
+    let lines: Vec<&str> = one.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{one}");
+    assert!(lines[1].starts_with("be,a,"), "{one}");
+    let be_only = cli(&s.admin, &format!("show stat {be_id} 2 -1\n"));
+    let lines: Vec<&str> = be_only.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{be_only}");
+    assert!(lines[1].starts_with("be,BACKEND,"), "{be_only}");
+    let fe_be = cli(&s.admin, "show stat fe 3 -1\n");
+    assert_eq!(
+        fe_be.lines().filter(|l| l.starts_with("fe,")).count(),
+        1,
+        "{fe_be}"
+    );
+    assert_eq!(
+        cli(&s.admin, "show stat nosuch 1 -1\n"),
+        "No such proxy.\n\n"
+    );
+}

@@ -4,7 +4,8 @@
 //! mailboxes, the start time), [`CliListener`], [`serve`] (one small thread per
 //! socket, one per connection, blocking std sockets: the CLI never runs on a worker)
 //! and [`WorkerSnapshot`] (what a worker reports of itself). Commands live in
-//! `commands`, the `show stat` CSV in `stat`.
+//! `commands`, `show info` in `info`, `show stat` in `stat`, their typed and JSON
+//! formats in `typed`.
 //!
 //! Protocol (HAProxy's): non-interactive by default — read one line, run its commands
 //! (separated by `;`), write each answer followed by an empty line, close. `prompt`
@@ -18,7 +19,9 @@
 //! (`user`, `operator`, `admin`) is checked before any change.
 
 mod commands;
+mod info;
 mod stat;
+mod typed;
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
