@@ -540,3 +540,56 @@ fn show_info_and_stat_typed_json_and_filter() {
         "No such proxy.\n\n"
     );
 }
+
+#[test]
+fn clear_counters_max_then_all() {
+    let s = setup();
+    for _ in 0..3 {
+        assert_eq!(get_closed(s.fe, "/").status, 200);
+    }
+    let rows = stat(&s.admin);
+    assert_eq!(rows["fe/FRONTEND"]["stot"], "3");
+    assert_ne!(rows["fe/FRONTEND"]["smax"], "0");
+    assert_ne!(rows["be/BACKEND"]["smax"], "0");
+    // Levels: user may not clear, operator may clear the max values only.
+    assert_eq!(cli(&s.user, "clear counters\n"), "Permission denied\n\n");
+    let op = cli(&s.admin, "operator; clear counters all\n");
+    assert!(op.contains("Permission denied\n"), "{op:?}");
+    assert_eq!(stat(&s.admin)["fe/FRONTEND"]["stot"], "3");
+    // clear counters: the highest values only.
+    assert_eq!(cli(&s.admin, "clear counters\n"), "\n");
+    let rows = stat(&s.admin);
+    let fe = &rows["fe/FRONTEND"];
+    assert_eq!((fe["smax"].as_str(), fe["stot"].as_str()), ("0", "3"));
+    assert_eq!(fe["hrsp_2xx"], "3");
+    for srv in ["be/a", "be/b"] {
+        assert_eq!(rows[srv]["smax"], "0", "{srv}");
+    }
+    assert_eq!(rows["be/BACKEND"]["smax"], "0");
+    let served: u64 = ["be/a", "be/b"]
+        .iter()
+        .map(|k| rows[*k]["stot"].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(served, 3);
+    // clear counters all: every counter.
+    assert_eq!(cli(&s.admin, "clear counters all\n"), "\n");
+    let rows = stat(&s.admin);
+    for (row, col) in [
+        ("fe/FRONTEND", "stot"),
+        ("fe/FRONTEND", "req_tot"),
+        ("fe/FRONTEND", "hrsp_2xx"),
+        ("be/a", "stot"),
+        ("be/b", "stot"),
+        ("be/a", "hrsp_2xx"),
+        ("be/BACKEND", "stot"),
+        ("be/BACKEND", "hrsp_2xx"),
+    ] {
+        assert_eq!(rows[row][col], "0", "{row} {col}");
+    }
+    // Counting goes on from zero.
+    assert_eq!(get_closed(s.fe, "/").status, 200);
+    let rows = stat(&s.admin);
+    assert_eq!(rows["fe/FRONTEND"]["stot"], "1");
+    assert_eq!(rows["fe/FRONTEND"]["hrsp_2xx"], "1");
+    assert_eq!(rows["be/BACKEND"]["hrsp_2xx"], "1");
+}

@@ -18,6 +18,11 @@ use crate::proxy::stats::{servers_conn, ConnRow};
 /// `quit` come last, as in HAProxy.
 const HELP: &[(&str, &str, CliLevel)] = &[
     (
+        "clear counters [all]",
+        "clear max statistics counters (or all counters)",
+        CliLevel::Operator,
+    ),
+    (
         "debug counters",
         "dump the rare-event counters (stale epoll events, stale wakes)",
         CliLevel::User,
@@ -207,6 +212,21 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
                     set_admin(&cli.shared.servers[b][s], true, false);
                     String::new()
                 }
+            }
+        }
+        // HAProxy reads only the third word: `all` needs admin, anything else operator.
+        ["clear", "counters", rest @ ..] => {
+            let all = rest.first() == Some(&"all");
+            let need = if all {
+                CliLevel::Admin
+            } else {
+                CliLevel::Operator
+            };
+            if *level < need {
+                DENIED.into()
+            } else {
+                cli.clear_counters(all);
+                String::new()
             }
         }
         ["set", "weight" | "server", ..] | ["enable" | "disable", "server", ..] => DENIED.into(),

@@ -86,6 +86,11 @@ impl ServerState {
     pub fn cur(&self) -> u32 {
         self.cur_conns.load(Ordering::Relaxed)
     }
+
+    /// `clear counters`: forget the highest values (HAProxy sets them to 0).
+    pub fn clear_max(&self) {
+        self.max_conns.store(0, Ordering::Relaxed);
+    }
 }
 
 /// Connection counts of a frontend or the whole process.
@@ -129,6 +134,14 @@ impl ProxyCounts {
 
     pub fn release(&self) {
         self.cur_conns.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// `clear counters` (`all`: the cumulated count too; HAProxy sets them to 0).
+    pub fn clear(&self, all: bool) {
+        self.max_conns.store(0, Ordering::Relaxed);
+        if all {
+            self.cum_conns.store(0, Ordering::Relaxed);
+        }
     }
 
     pub fn cur(&self) -> u32 {
