@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use appliance_config::{Address, CliLevel};
 
 use super::stat::{Filter, Format};
-use super::{info, stat, After, Cli, WorkerSnapshot};
+use super::{info, maxconn, stat, After, Cli, WorkerSnapshot};
 use crate::proxy::shared::ServerState;
 use crate::proxy::stats::{servers_conn, ConnRow};
 
@@ -48,6 +48,21 @@ const HELP: &[(&str, &str, CliLevel)] = &[
         CliLevel::Operator,
     ),
     (
+        "set maxconn frontend <frontend> <value>",
+        "change a frontend's maxconn setting",
+        CliLevel::Admin,
+    ),
+    (
+        "set maxconn global <value>",
+        "change the per-process maxconn setting",
+        CliLevel::Admin,
+    ),
+    (
+        "set maxconn server <bk>/<srv>",
+        "change a server's maxconn setting",
+        CliLevel::Admin,
+    ),
+    (
         "set server <bk>/<srv> [opts]",
         "change a server's state or weight",
         CliLevel::Admin,
@@ -60,6 +75,11 @@ const HELP: &[(&str, &str, CliLevel)] = &[
     (
         "show activity",
         "show per-thread activity stats (for support/developers)",
+        CliLevel::User,
+    ),
+    (
+        "show backend",
+        "list backends in the current running config",
         CliLevel::User,
     ),
     (
@@ -198,6 +218,11 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
             set_weight(cli, rest.first().copied(), rest.get(1).copied())
         }
         ["set", "server", rest @ ..] if admin => set_server(cli, rest),
+        ["set", "maxconn", rest @ ..] if admin => match maxconn::set_maxconn(cli, rest) {
+            Some(a) => a,
+            None => unknown(w, *level),
+        },
+        ["show", "backend"] => show_backend(cli),
         ["enable", "server", rest @ ..] if admin => match find_server(cli, rest.first().copied()) {
             Err(e) => e,
             Ok((b, s)) => {
@@ -229,14 +254,16 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
                 String::new()
             }
         }
-        ["set", "weight" | "server", ..] | ["enable" | "disable", "server", ..] => DENIED.into(),
+        ["set", "weight" | "server" | "maxconn", ..] | ["enable" | "disable", "server", ..] => {
+            DENIED.into()
+        }
         _ => unknown(w, *level),
     };
     (answer, After::Continue)
 }
 
 /// `<backend>/<server>` → indexes, or HAProxy's error text.
-fn find_server(cli: &Cli, arg: Option<&str>) -> Result<(usize, usize), String> {
+pub(crate) fn find_server(cli: &Cli, arg: Option<&str>) -> Result<(usize, usize), String> {
     let Some((be, srv)) = arg.and_then(|a| a.split_once('/')) else {
         return Err("Require 'backend/server'.\n".into());
     };
@@ -376,6 +403,17 @@ fn show_stat(cli: &Cli, rest: &[&str]) -> String {
     let fmt = format(words);
     let snaps = cli.gather();
     stat::show_stat(cli, &cli.totals(&snaps), flt, fmt)
+}
+
+/// `show backend`: the backends' names (`listen` sections included), in
+/// configuration order.
+fn show_backend(cli: &Cli) -> String {
+    let mut out = String::from("# name\n");
+    for b in &cli.shared.config.backends {
+        out.push_str(&b.name);
+        out.push('\n');
+    }
+    out
 }
 
 /// HAProxy's answer to `show servers state|conn` naming no backend of the

@@ -57,7 +57,7 @@ fn fields(cli: &Cli) -> Vec<(&'static str, String)> {
         ("PoolFailed", num(0)),
         ("Ulimit-n", num(ulimit)),
         ("Maxsock", num(ulimit)),
-        ("Maxconn", num(u64::from(sh.maxconn))),
+        ("Maxconn", num(u64::from(sh.process.limit()))),
         ("Hard_maxconn", num(u64::from(sh.maxconn))),
         ("CurrConns", num(u64::from(cur))),
         (

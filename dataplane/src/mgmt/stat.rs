@@ -266,7 +266,7 @@ fn rows(cli: &Cli, t: &WorkerStats, flt: Filter) -> Vec<Row> {
                 .set("svname", "FRONTEND")
                 .set("scur", pc.cur())
                 .set("smax", pc.max_conns.load(Ordering::Relaxed))
-                .set("slim", f.maxconn.unwrap_or(sh.maxconn))
+                .set("slim", pc.limit())
                 .set("stot", pc.cum_conns.load(Ordering::Relaxed))
                 .zeros(&[
                     "bin", "bout", "dresp", "rate", "rate_lim", "rate_max", "req_rate",
@@ -389,8 +389,8 @@ fn rows(cli: &Cli, t: &WorkerStats, flt: Filter) -> Vec<Row> {
                 .set("connect", c.connects)
                 .set("reuse", c.reuses)
                 .modules(true);
-            if s.maxconn > 0 {
-                r.set("slim", s.maxconn);
+            if st.maxconn() > 0 {
+                r.set("slim", st.maxconn());
             }
             if s.check {
                 let chk = st.last_check.lock().map(|c| c.clone()).unwrap_or_default();

@@ -197,8 +197,8 @@ impl<D: Driver> Worker<D> {
     /// or neither.
     fn try_conn_slot(&self, fe: usize) -> bool {
         let sh = &self.shared;
-        let fe_max = sh.config.frontends[fe].maxconn.unwrap_or(sh.maxconn);
-        if !sh.process.try_acquire(sh.maxconn) {
+        let fe_max = sh.frontends[fe].limit();
+        if !sh.process.try_acquire(sh.process.limit()) {
             return false;
         }
         if !sh.frontends[fe].try_acquire(fe_max) {
