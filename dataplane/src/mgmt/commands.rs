@@ -9,13 +9,19 @@ use std::sync::atomic::Ordering;
 
 use appliance_config::{Address, CliLevel};
 
-use super::{stat, After, Cli, WorkerSnapshot};
+use super::stat::{Filter, Format};
+use super::{info, maxconn, stat, After, Cli, WorkerSnapshot};
 use crate::proxy::shared::ServerState;
 use crate::proxy::stats::{servers_conn, ConnRow};
 
 /// `(usage, description, level needed)`, in HAProxy's help order; `help`, `prompt` and
 /// `quit` come last, as in HAProxy.
 const HELP: &[(&str, &str, CliLevel)] = &[
+    (
+        "clear counters [all]",
+        "clear max statistics counters (or all counters)",
+        CliLevel::Operator,
+    ),
     (
         "debug counters",
         "dump the rare-event counters (stale epoll events, stale wakes)",
@@ -42,6 +48,21 @@ const HELP: &[(&str, &str, CliLevel)] = &[
         CliLevel::Operator,
     ),
     (
+        "set maxconn frontend <frontend> <value>",
+        "change a frontend's maxconn setting",
+        CliLevel::Admin,
+    ),
+    (
+        "set maxconn global <value>",
+        "change the per-process maxconn setting",
+        CliLevel::Admin,
+    ),
+    (
+        "set maxconn server <bk>/<srv>",
+        "change a server's maxconn setting",
+        CliLevel::Admin,
+    ),
+    (
         "set server <bk>/<srv> [opts]",
         "change a server's state or weight",
         CliLevel::Admin,
@@ -57,12 +78,17 @@ const HELP: &[(&str, &str, CliLevel)] = &[
         CliLevel::User,
     ),
     (
+        "show backend",
+        "list backends in the current running config",
+        CliLevel::User,
+    ),
+    (
         "show cli level",
         "display the level of the current CLI session",
         CliLevel::User,
     ),
     (
-        "show info",
+        "show info [typed|json]",
         "report information about the running process",
         CliLevel::User,
     ),
@@ -77,7 +103,7 @@ const HELP: &[(&str, &str, CliLevel)] = &[
         CliLevel::User,
     ),
     (
-        "show stat",
+        "show stat [<px> <type> <sid>] [typed|json]",
         "report counters for each proxy and server",
         CliLevel::User,
     ),
@@ -168,11 +194,8 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
             CliLevel::Operator => "operator\n".into(),
             CliLevel::Admin => "admin\n".into(),
         },
-        ["show", "info"] => show_info(cli),
-        ["show", "stat"] => {
-            let snaps = cli.gather();
-            stat::show_stat(cli, &cli.totals(&snaps))
-        }
+        ["show", "info", rest @ ..] => info::show_info(cli, format(rest)),
+        ["show", "stat", rest @ ..] => show_stat(cli, rest),
         ["show", "servers", "state", rest @ ..] if rest.len() <= 1 => {
             show_servers_state(cli, rest.first().copied())
         }
@@ -195,6 +218,11 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
             set_weight(cli, rest.first().copied(), rest.get(1).copied())
         }
         ["set", "server", rest @ ..] if admin => set_server(cli, rest),
+        ["set", "maxconn", rest @ ..] if admin => match maxconn::set_maxconn(cli, rest) {
+            Some(a) => a,
+            None => unknown(w, *level),
+        },
+        ["show", "backend"] => show_backend(cli),
         ["enable", "server", rest @ ..] if admin => match find_server(cli, rest.first().copied()) {
             Err(e) => e,
             Ok((b, s)) => {
@@ -211,14 +239,31 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
                 }
             }
         }
-        ["set", "weight" | "server", ..] | ["enable" | "disable", "server", ..] => DENIED.into(),
+        // HAProxy reads only the third word: `all` needs admin, anything else operator.
+        ["clear", "counters", rest @ ..] => {
+            let all = rest.first() == Some(&"all");
+            let need = if all {
+                CliLevel::Admin
+            } else {
+                CliLevel::Operator
+            };
+            if *level < need {
+                DENIED.into()
+            } else {
+                cli.clear_counters(all);
+                String::new()
+            }
+        }
+        ["set", "weight" | "server" | "maxconn", ..] | ["enable" | "disable", "server", ..] => {
+            DENIED.into()
+        }
         _ => unknown(w, *level),
     };
     (answer, After::Continue)
 }
 
 /// `<backend>/<server>` → indexes, or HAProxy's error text.
-fn find_server(cli: &Cli, arg: Option<&str>) -> Result<(usize, usize), String> {
+pub(crate) fn find_server(cli: &Cli, arg: Option<&str>) -> Result<(usize, usize), String> {
     let Some((be, srv)) = arg.and_then(|a| a.split_once('/')) else {
         return Err("Require 'backend/server'.\n".into());
     };
@@ -303,144 +348,72 @@ fn set_server(cli: &Cli, rest: &[&str]) -> String {
     String::new()
 }
 
-/// `show info`: HAProxy's keys, in its order (see the notes, `stat_cols_info[]`).
-fn show_info(cli: &Cli) -> String {
+/// The output format words of `show info` / `show stat`: `typed`, `json`; other
+/// words (HAProxy's `desc`, `up`, `no-maint`, anything else) are ignored, as HAProxy
+/// 2.6 does.
+fn format(words: &[&str]) -> Format {
+    let mut fmt = Format::Csv;
+    for w in words {
+        match *w {
+            "typed" => fmt = Format::Typed,
+            "json" => fmt = Format::Json,
+            _ => {}
+        }
+    }
+    fmt
+}
+
+/// `show stat [{<iid>|<proxy>} <type> <sid>] [typed|json]`: HAProxy 2.6 takes the
+/// filter first when three words follow `show stat`.
+fn show_stat(cli: &Cli, rest: &[&str]) -> String {
+    let (flt, words) = match rest {
+        [px, ty, sid, more @ ..] => {
+            let cfg = &cli.shared.config;
+            let iid = cfg
+                .frontends
+                .iter()
+                .map(|f| (&f.name, f.id))
+                .chain(cfg.backends.iter().map(|b| (&b.name, b.id)))
+                .find(|(n, _)| n.as_str() == *px)
+                .map(|(_, id)| id)
+                .or_else(|| px.parse::<u32>().ok().filter(|i| *i > 0));
+            let Some(iid) = iid else {
+                return "No such proxy.\n".into();
+            };
+            let types = match ty.parse::<i64>() {
+                Ok(-1) => 7,
+                Ok(t) if t > 0 => (t & 7) as u32,
+                _ => 0,
+            };
+            let sid = match sid.parse::<i64>() {
+                Ok(s) if s >= 0 => Some(s as u32),
+                _ => None,
+            };
+            (
+                Filter {
+                    iid: Some(iid),
+                    types,
+                    sid,
+                },
+                more,
+            )
+        }
+        _ => (Filter::ALL, rest),
+    };
+    let fmt = format(words);
     let snaps = cli.gather();
-    let t = cli.totals(&snaps);
-    let sh = &cli.shared;
-    let cfg = &sh.config;
-    let up = cli.started.elapsed().as_secs();
-    let cum_req: u64 = t.frontends.iter().map(|c| c.requests).sum();
-    let cur = sh.process.cur();
-    let tasks: u64 = snaps
-        .iter()
-        .map(|s| s.exec.spawned.saturating_sub(s.exec.completed))
-        .sum();
-    let streams: usize = snaps.iter().map(|s| s.sessions).sum();
-    let ulimit = cfg.global.ulimit_n.map_or_else(nofile, u64::from);
-    let node = cfg.global.node.clone().unwrap_or_else(hostname);
-    let version = cli.version.as_str();
-    let uptime = format!(
-        "{}d {}h{:02}m{:02}s",
-        up / 86400,
-        (up / 3600) % 24,
-        (up / 60) % 60,
-        up % 60
-    );
-    let num = |v: u64| v.to_string();
-    let kv: Vec<(&str, String)> = vec![
-        ("Name", "sluice".into()),
-        ("Version", version.into()),
-        ("Release_date", String::new()),
-        ("Nbthread", num(sh.nbthread as u64)),
-        ("Nbproc", num(1)),
-        ("Process_num", num(1)),
-        ("Pid", num(u64::from(std::process::id()))),
-        ("Uptime", uptime),
-        ("Uptime_sec", num(up)),
-        ("Start_time_sec", num(cli.started_wall)),
-        ("Memmax_MB", num(0)),
-        ("Memmax_bytes", num(0)),
-        ("PoolAlloc_MB", num(0)),
-        ("PoolAlloc_bytes", num(0)),
-        ("PoolUsed_MB", num(0)),
-        ("PoolUsed_bytes", num(0)),
-        ("PoolFailed", num(0)),
-        ("Ulimit-n", num(ulimit)),
-        ("Maxsock", num(ulimit)),
-        ("Maxconn", num(u64::from(sh.maxconn))),
-        ("Hard_maxconn", num(u64::from(sh.maxconn))),
-        ("CurrConns", num(u64::from(cur))),
-        (
-            "CumConns",
-            num(sh.process.cum_conns.load(Ordering::Relaxed)),
-        ),
-        ("CumReq", num(cum_req)),
-        ("MaxSslConns", num(0)),
-        ("CurrSslConns", num(0)),
-        ("CumSslConns", num(0)),
-        ("Maxpipes", num(0)),
-        ("PipesUsed", num(0)),
-        ("PipesFree", num(0)),
-        ("ConnRate", num(0)),
-        ("ConnRateLimit", num(0)),
-        ("MaxConnRate", num(0)),
-        ("SessRate", num(0)),
-        ("SessRateLimit", num(0)),
-        ("MaxSessRate", num(0)),
-        ("SslRate", num(0)),
-        ("SslRateLimit", num(0)),
-        ("MaxSslRate", num(0)),
-        ("SslFrontendKeyRate", num(0)),
-        ("SslFrontendMaxKeyRate", num(0)),
-        ("SslFrontendSessionReuse_pct", num(0)),
-        ("SslBackendKeyRate", num(0)),
-        ("SslBackendMaxKeyRate", num(0)),
-        ("SslCacheLookups", num(0)),
-        ("SslCacheMisses", num(0)),
-        ("CompressBpsIn", num(0)),
-        ("CompressBpsOut", num(0)),
-        ("CompressBpsRateLim", num(0)),
-        ("ZlibMemUsage", num(0)),
-        ("MaxZlibMemUsage", num(0)),
-        ("Tasks", num(tasks)),
-        ("Run_queue", num(0)),
-        ("Idle_pct", num(100)),
-        ("node", node),
-        (
-            "description",
-            cfg.global.description.clone().unwrap_or_default(),
-        ),
-        ("Stopping", num(u64::from(sh.is_stopping()))),
-        ("Jobs", num(u64::from(cur) + cli.listeners as u64)),
-        ("Unstoppable Jobs", num(0)),
-        ("Listeners", num(cli.listeners as u64)),
-        ("ActivePeers", num(0)),
-        ("ConnectedPeers", num(0)),
-        ("DroppedLogs", num(0)),
-        ("BusyPolling", num(0)),
-        ("FailedResolutions", num(0)),
-        ("TotalBytesOut", num(0)),
-        ("TotalSplicedBytesOut", num(0)),
-        ("BytesOutRate", num(0)),
-        ("DebugCommandsIssued", num(0)),
-        ("CumRecvLogs", num(0)),
-        ("Build info", version.into()),
-        ("Tainted", num(0)),
-        ("TotalWarnings", num(0)),
-        ("MaxconnReached", num(0)),
-        ("BootTime_ms", num(0)),
-        ("Niced_tasks", num(0)),
-        ("CurrStreams", num(streams as u64)),
-        ("CumStreams", num(cum_req)),
-        ("BlockedTrafficWarnings", num(0)),
-        ("PatternsAdded", num(0)),
-        ("PatternsFreed", num(0)),
-        ("NbThreadGroups", num(1)),
-    ];
-    let mut out = String::new();
-    for (k, v) in kv {
-        let _ = writeln!(out, "{k}: {v}");
+    stat::show_stat(cli, &cli.totals(&snaps), flt, fmt)
+}
+
+/// `show backend`: the backends' names (`listen` sections included), in
+/// configuration order.
+fn show_backend(cli: &Cli) -> String {
+    let mut out = String::from("# name\n");
+    for b in &cli.shared.config.backends {
+        out.push_str(&b.name);
+        out.push('\n');
     }
     out
-}
-
-/// The soft `RLIMIT_NOFILE`, read from /proc (no unsafe call needed).
-fn nofile() -> u64 {
-    std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|l| {
-            l.lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default()
 }
 
 /// HAProxy's answer to `show servers state|conn` naming no backend of the

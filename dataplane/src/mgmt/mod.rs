@@ -4,21 +4,26 @@
 //! mailboxes, the start time), [`CliListener`], [`serve`] (one small thread per
 //! socket, one per connection, blocking std sockets: the CLI never runs on a worker)
 //! and [`WorkerSnapshot`] (what a worker reports of itself). Commands live in
-//! `commands`, the `show stat` CSV in `stat`.
+//! `commands`, `show info` in `info`, `set maxconn` in `maxconn`, `show stat` in `stat`, their typed and JSON
+//! formats in `typed`.
 //!
 //! Protocol (HAProxy's): non-interactive by default — read one line, run its commands
 //! (separated by `;`), write each answer followed by an empty line, close. `prompt`
 //! switches to interactive mode: after each line the prompt `> ` is written and the
 //! connection stays open until `quit`, end of input or `stats timeout` of silence.
 //!
-//! Invariants: per-worker data is gathered through the mailbox ([`Message::Snapshot`])
+//! Invariants: per-worker data is gathered (and reset, `clear counters all`) through
+//! the mailbox ([`Message::Snapshot`], [`Message::ClearCounters`])
 //! with a bounded wait, never by stopping traffic; a worker that does not answer in
-//! time is left out of the sums. Changes of state (weights, maintenance) go through
+//! time is left out of the sums. Changes of state (weights, maintenance, maxconn) go through
 //! the [`Shared`] atomics that workers read on the request path. A socket's level
 //! (`user`, `operator`, `admin`) is checked before any change.
 
 mod commands;
+mod info;
+mod maxconn;
 mod stat;
+mod typed;
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -102,19 +107,16 @@ impl Cli {
         })
     }
 
-    /// Ask every worker for a snapshot; wait at most [`GATHER_WAIT`] in all.
-    pub fn gather(&self) -> Vec<WorkerSnapshot> {
+    /// Send every worker the message `make` builds around a reply channel; collect
+    /// the replies, waiting at most [`GATHER_WAIT`] in all (a late worker is left
+    /// out).
+    fn ask_all<T: Send + 'static>(&self, make: impl Fn(mpsc::Sender<T>) -> Message) -> Vec<T> {
         let (tx, rx) = mpsc::channel();
-        let mut asked = 0;
-        for m in &self.mailboxes {
-            let tx = tx.clone();
-            let msg = Message::Snapshot(Box::new(move |s| {
-                let _ = tx.send(s);
-            }));
-            if m.send(msg).is_ok() {
-                asked += 1;
-            }
-        }
+        let asked = self
+            .mailboxes
+            .iter()
+            .filter(|m| m.send(make(tx.clone())).is_ok())
+            .count();
         drop(tx);
         let deadline = Instant::now() + GATHER_WAIT;
         let mut out = Vec::with_capacity(asked);
@@ -125,8 +127,41 @@ impl Cli {
                 Err(_) => break,
             }
         }
+        out
+    }
+
+    /// Ask every worker for a snapshot (see [`Cli::ask_all`]), sorted by worker.
+    pub fn gather(&self) -> Vec<WorkerSnapshot> {
+        let mut out = self.ask_all(|tx| {
+            Message::Snapshot(Box::new(move |s| {
+                let _ = tx.send(s);
+            }))
+        });
         out.sort_by_key(|s| s.id);
         out
+    }
+
+    /// `clear counters [all]`: the highest values kept in [`Shared`] back to 0 and,
+    /// with `all`, the frontends' cumulated connections and every worker's traffic
+    /// counters (through the mailbox; waits at most [`GATHER_WAIT`] for the
+    /// workers). The process's `CumConns` is kept, as HAProxy keeps it.
+    pub fn clear_counters(&self, all: bool) {
+        let sh = &self.shared;
+        sh.process.clear(false);
+        for f in sh.frontends.iter() {
+            f.clear(all);
+        }
+        for s in sh.servers.iter().flatten() {
+            s.clear_max();
+        }
+        if !all {
+            return;
+        }
+        self.ask_all(|tx| {
+            Message::ClearCounters(Box::new(move || {
+                let _ = tx.send(());
+            }))
+        });
     }
 
     /// The workers' counters summed.

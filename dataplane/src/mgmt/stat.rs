@@ -1,7 +1,9 @@
 //! `show stat`: HAProxy's CSV, one row per frontend, server and backend.
 //!
 //! Owns: [`COLUMNS`] (HAProxy 2.6's header, base columns then the per-module ones:
-//! the order must never change, exporters read by index) and [`show_stat`].
+//! the order must never change, exporters read by index), [`show_stat`] in its three
+//! formats (CSV, typed, JSON; see `typed`) and the `{<iid>|<proxy>} <type> <sid>`
+//! [`Filter`].
 //! Invariant: every row has exactly one field per column (and HAProxy's trailing
 //! comma); columns sluice does not track are empty.
 
@@ -9,7 +11,7 @@ use std::sync::atomic::Ordering;
 
 use appliance_config::{Balance, Mode};
 
-use super::Cli;
+use super::{typed, Cli};
 use crate::proxy::shared::ServerState;
 use crate::proxy::stats::{Counters, WorkerStats};
 
@@ -75,6 +77,13 @@ impl Row {
         self
     }
 
+    fn get(&self, name: &str) -> &str {
+        self.names
+            .iter()
+            .position(|n| *n == name)
+            .map_or("", |i| self.vals[i].as_str())
+    }
+
     fn push_to(&self, out: &mut String) {
         for v in &self.vals {
             out.push_str(v);
@@ -116,11 +125,125 @@ pub(crate) fn since_change(cli: &Cli, st: &ServerState) -> u64 {
     }
 }
 
-/// The whole CSV (header, rows, in configuration order by proxy id).
-pub(crate) fn show_stat(cli: &Cli, t: &WorkerStats) -> String {
+/// Which objects `show stat {<iid>|<proxy>} <type> <sid>` asks for (default: all).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Filter {
+    /// A proxy id, or all.
+    pub iid: Option<u32>,
+    /// Bit mask: 1 frontends, 2 backends, 4 servers.
+    pub types: u32,
+    /// A server id, or all (frontend and backend rows are not filtered by it).
+    pub sid: Option<u32>,
+}
+
+impl Filter {
+    pub const ALL: Filter = Filter {
+        iid: None,
+        types: 7,
+        sid: None,
+    };
+
+    fn wants(&self, iid: u32, bit: u32) -> bool {
+        self.iid.is_none_or(|i| i == iid) && self.types & bit != 0
+    }
+}
+
+/// The output format of `show stat` / `show info`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    Csv,
+    Typed,
+    Json,
+}
+
+/// `show stat` in `fmt`: rows in configuration order by proxy id, those `f` selects.
+pub(crate) fn show_stat(cli: &Cli, t: &WorkerStats, f: Filter, fmt: Format) -> String {
+    let rows = rows(cli, t, f);
+    match fmt {
+        Format::Csv => {
+            let mut out = format!("# {COLUMNS},\n");
+            for r in &rows {
+                r.push_to(&mut out);
+            }
+            out
+        }
+        Format::Typed => typed(&rows),
+        Format::Json => json(&rows),
+    }
+}
+
+/// The fields of a row that are not empty: (field number, name, value); the `-`
+/// separator of the modules' columns is not a field.
+fn fields(r: &Row) -> impl Iterator<Item = (usize, &str, &str)> {
+    r.names
+        .iter()
+        .zip(&r.vals)
+        .filter(|(n, _)| **n != "-")
+        .enumerate()
+        .filter(|(_, (_, v))| !v.is_empty())
+        .map(|(i, (n, v))| (i, *n, v.as_str()))
+}
+
+fn kind(r: &Row) -> char {
+    match r.get("type") {
+        "0" => 'F',
+        "1" => 'B',
+        "2" => 'S',
+        _ => 'L',
+    }
+}
+
+/// HAProxy's typed format: `<kind>.<iid>.<sid>.<field>.<name>.<process>:<tags>:<type>:<value>`.
+fn typed(rows: &[Row]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let k = kind(r);
+        let (iid, sid) = (r.get("iid"), r.get("sid"));
+        for (i, name, v) in fields(r) {
+            let prefix = format!("{k}.{iid}.{sid}.{i}.{name}.1:");
+            typed::typed_line(&mut out, &prefix, typed::stat_meta(k, name), v);
+        }
+    }
+    out
+}
+
+/// HAProxy's JSON: an array of rows, each an array of field objects.
+fn json(rows: &[Row]) -> String {
+    let mut out = String::from("[");
+    for (ri, r) in rows.iter().enumerate() {
+        if ri > 0 {
+            out.push(',');
+        }
+        let k = kind(r);
+        let obj = match k {
+            'F' => "Frontend",
+            'B' => "Backend",
+            'S' => "Server",
+            _ => "Listener",
+        };
+        let head = format!(
+            "\"objType\":\"{obj}\",\"proxyId\":{},\"id\":{},",
+            r.get("iid"),
+            r.get("sid")
+        );
+        out.push('[');
+        for (n, (i, name, v)) in fields(r).enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            typed::json_field(&mut out, &head, i, name, typed::stat_meta(k, name), v);
+        }
+        out.push(']');
+    }
+    out.push_str("]\n");
+    out
+}
+
+/// The rows `f` selects.
+fn rows(cli: &Cli, t: &WorkerStats, flt: Filter) -> Vec<Row> {
     let sh = &cli.shared;
     let cfg = &sh.config;
-    let mut out = format!("# {COLUMNS},\n");
+    let mut out = Vec::new();
     // Proxies by id; a `listen` (same id on both sides) gives FRONTEND, servers, BACKEND.
     let mut order: Vec<(u32, u8, usize)> = cfg
         .frontends
@@ -133,6 +256,9 @@ pub(crate) fn show_stat(cli: &Cli, t: &WorkerStats) -> String {
     for (_, kind, i) in order {
         if kind == 0 {
             let f = &cfg.frontends[i];
+            if !flt.wants(f.id, 1) {
+                continue;
+            }
             let c = &t.frontends[i];
             let pc = &sh.frontends[i];
             let mut r = Row::new();
@@ -140,7 +266,7 @@ pub(crate) fn show_stat(cli: &Cli, t: &WorkerStats) -> String {
                 .set("svname", "FRONTEND")
                 .set("scur", pc.cur())
                 .set("smax", pc.max_conns.load(Ordering::Relaxed))
-                .set("slim", f.maxconn.unwrap_or(sh.maxconn))
+                .set("slim", pc.limit())
                 .set("stot", pc.cum_conns.load(Ordering::Relaxed))
                 .zeros(&[
                     "bin", "bout", "dresp", "rate", "rate_lim", "rate_max", "req_rate",
@@ -180,10 +306,13 @@ pub(crate) fn show_stat(cli: &Cli, t: &WorkerStats) -> String {
                 .set("mode", mode_name(f.mode))
                 .set("conn_tot", pc.cum_conns.load(Ordering::Relaxed))
                 .modules(false);
-            r.push_to(&mut out);
+            out.push(r);
             continue;
         }
         let b = &cfg.backends[i];
+        if flt.iid.is_some_and(|id| id != b.id) {
+            continue;
+        }
         let mut weight = 0u64;
         let (mut act, mut bck, mut cur, mut max) = (0u32, 0u32, 0u32, 0u32);
         for (si, s) in b.servers.iter().enumerate() {
@@ -260,8 +389,8 @@ pub(crate) fn show_stat(cli: &Cli, t: &WorkerStats) -> String {
                 .set("connect", c.connects)
                 .set("reuse", c.reuses)
                 .modules(true);
-            if s.maxconn > 0 {
-                r.set("slim", s.maxconn);
+            if st.maxconn() > 0 {
+                r.set("slim", st.maxconn());
             }
             if s.check {
                 let chk = st.last_check.lock().map(|c| c.clone()).unwrap_or_default();
@@ -277,7 +406,12 @@ pub(crate) fn show_stat(cli: &Cli, t: &WorkerStats) -> String {
                     r.set("check_code", code);
                 }
             }
-            r.push_to(&mut out);
+            if flt.wants(b.id, 4) && flt.sid.is_none_or(|id| id == s.id) {
+                out.push(r);
+            }
+        }
+        if !flt.wants(b.id, 2) {
+            continue;
         }
         let c = &t.backends[i];
         let st = if sh.nbsrv(i) > 0 { "UP" } else { "DOWN" };
@@ -327,14 +461,47 @@ pub(crate) fn show_stat(cli: &Cli, t: &WorkerStats) -> String {
             .set("connect", c.connects)
             .set("reuse", c.reuses)
             .modules(false);
-        r.push_to(&mut out);
+        out.push(r);
     }
     out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::COLUMNS;
+    use super::{json, typed, Row, COLUMNS};
+
+    fn server_row() -> Row {
+        let mut r = Row::new();
+        r.set("pxname", "be")
+            .set("svname", "a")
+            .set("scur", 0)
+            .set("iid", 3)
+            .set("sid", 1)
+            .set("type", 2)
+            .set("lastsess", -1)
+            .modules(true);
+        r
+    }
+
+    #[test]
+    fn typed_rows_skip_empty_fields_and_the_separator() {
+        let t = typed(&[server_row()]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "S.3.1.0.pxname.1:KNS:str:be");
+        assert_eq!(lines[2], "S.3.1.4.scur.1:MGP:u32:0");
+        assert!(lines.contains(&"S.3.1.55.lastsess.1:MAP:s32:-1"), "{t}");
+        assert!(lines.contains(&"S.3.1.103.ssl_sess.1:MCP:u64:0"), "{t}");
+        assert_eq!(lines.len(), 3 + 4 + 3, "{t}");
+    }
+
+    #[test]
+    fn json_rows_are_arrays_of_fields() {
+        let j = json(&[server_row(), server_row()]);
+        assert!(j.starts_with(r#"[[{"objType":"Server","proxyId":3,"id":1,"field":{"pos":0,"name":"pxname"},"processNum":1,"tags":{"origin":"Key","nature":"Name","scope":"Service"},"value":{"type":"str","value":"be"}},"#), "{j}");
+        assert!(j.contains(r#""name":"lastsess"},"processNum":1,"tags":{"origin":"Metric","nature":"Age","scope":"Process"},"value":{"type":"s32","value":-1}}"#), "{j}");
+        assert_eq!(j.matches("}],[{").count(), 1);
+        assert!(j.ends_with("}]]\n"), "{j}");
+    }
 
     #[test]
     fn haproxy_2_6_column_count() {

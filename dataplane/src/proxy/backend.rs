@@ -251,7 +251,7 @@ impl<S: Stream> BackendRt<S> {
                 backup: s.backup,
                 usable: st.usable() && Some(i) != exclude,
                 cur_conns: st.cur(),
-                maxconn: s.maxconn,
+                maxconn: st.maxconn(),
             });
         }
         let p = self.balancer.borrow_mut().pick(&views, key);
@@ -265,8 +265,8 @@ impl<S: Stream> BackendRt<S> {
     }
 
     fn try_slot(&self, server: usize) -> Option<ServerSlot> {
-        let maxconn = self.config().servers[server].maxconn;
         let st = self.server_state(server);
+        let maxconn = st.maxconn();
         loop {
             let cur = st.cur_conns.load(Ordering::Relaxed);
             if maxconn != 0 && cur >= maxconn {

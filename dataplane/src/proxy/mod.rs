@@ -55,6 +55,9 @@ pub enum Message {
     /// Hand a snapshot of the worker's counters (traffic, driver, executor) to a
     /// closure (the management CLI).
     Snapshot(Box<dyn FnOnce(crate::mgmt::WorkerSnapshot) + Send>),
+    /// `clear counters all`: zero the worker's traffic counters (not its gauges),
+    /// then run the closure (the CLI waits for it).
+    ClearCounters(Box<dyn FnOnce() + Send>),
     /// Another worker asks for an idle connection to `server` of `backend`
     /// (`tune.idle-pool.shared`, see [`takeover`]).
     TakeIdle {
@@ -194,8 +197,8 @@ impl<D: Driver> Worker<D> {
     /// or neither.
     fn try_conn_slot(&self, fe: usize) -> bool {
         let sh = &self.shared;
-        let fe_max = sh.config.frontends[fe].maxconn.unwrap_or(sh.maxconn);
-        if !sh.process.try_acquire(sh.maxconn) {
+        let fe_max = sh.frontends[fe].limit();
+        if !sh.process.try_acquire(sh.process.limit()) {
             return false;
         }
         if !sh.frontends[fe].try_acquire(fe_max) {
@@ -512,6 +515,10 @@ pub fn run_worker<D: Driver>(
                         reply,
                     } => takeover::answer(&w, backend, server, sni_key, first, reply),
                     Message::Run(f) => f(&w.stats.borrow()),
+                    Message::ClearCounters(done) => {
+                        w.stats.borrow_mut().clear();
+                        done();
+                    }
                     Message::Snapshot(f) => f(crate::mgmt::WorkerSnapshot {
                         id,
                         stats: w.stats.borrow().clone(),

@@ -30,6 +30,9 @@ pub struct ServerState {
     pub max_conns: AtomicU32,
     /// Requests waiting for this server (all workers).
     pub queued: AtomicU32,
+    /// `maxconn` (0: no limit), from the configuration, changed by the CLI's `set
+    /// maxconn server`.
+    pub maxconn: AtomicU32,
     /// Seconds (wall clock) of the last state change.
     pub last_change: AtomicU64,
     /// Last check result for the CLI and logs ("L4OK", "L7STS" ...), check code,
@@ -59,6 +62,7 @@ impl ServerState {
             cur_conns: AtomicU32::new(0),
             max_conns: AtomicU32::new(0),
             queued: AtomicU32::new(0),
+            maxconn: AtomicU32::new(0),
             last_change: AtomicU64::new(0),
             last_check: Mutex::new(CheckResult::default()),
             idle_by_worker: (0..workers.max(1)).map(|_| AtomicU32::new(0)).collect(),
@@ -86,6 +90,16 @@ impl ServerState {
     pub fn cur(&self) -> u32 {
         self.cur_conns.load(Ordering::Relaxed)
     }
+
+    /// The current `maxconn` (0: no limit).
+    pub fn maxconn(&self) -> u32 {
+        self.maxconn.load(Ordering::Relaxed)
+    }
+
+    /// `clear counters`: forget the highest values (HAProxy sets them to 0).
+    pub fn clear_max(&self) {
+        self.max_conns.store(0, Ordering::Relaxed);
+    }
 }
 
 /// Connection counts of a frontend or the whole process.
@@ -94,9 +108,23 @@ pub struct ProxyCounts {
     pub cur_conns: AtomicU32,
     pub cum_conns: AtomicU64,
     pub max_conns: AtomicU32,
+    /// The `maxconn` in force (configuration, then the CLI's `set maxconn`).
+    pub limit: AtomicU32,
 }
 
 impl ProxyCounts {
+    /// Counts limited to `limit` connections.
+    pub fn with_limit(limit: u32) -> Self {
+        ProxyCounts {
+            limit: AtomicU32::new(limit),
+            ..ProxyCounts::default()
+        }
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.limit.load(Ordering::Relaxed)
+    }
+
     pub fn acquire(&self) {
         let n = self.cur_conns.fetch_add(1, Ordering::Relaxed) + 1;
         self.cum_conns.fetch_add(1, Ordering::Relaxed);
@@ -131,6 +159,14 @@ impl ProxyCounts {
         self.cur_conns.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// `clear counters` (`all`: the cumulated count too; HAProxy sets them to 0).
+    pub fn clear(&self, all: bool) {
+        self.max_conns.store(0, Ordering::Relaxed);
+        if all {
+            self.cum_conns.store(0, Ordering::Relaxed);
+        }
+    }
+
     pub fn cur(&self) -> u32 {
         self.cur_conns.load(Ordering::Relaxed)
     }
@@ -150,7 +186,8 @@ pub struct Shared {
     pub rr_tickets: Vec<Arc<AtomicU64>>,
     /// Whole process.
     pub process: ProxyCounts,
-    /// Effective global maxconn.
+    /// Effective global maxconn at start (`Hard_maxconn`; the limit in force, which
+    /// `set maxconn global` may lower, is `process.limit`).
     pub maxconn: u32,
     /// Number of workers.
     pub nbthread: usize,
@@ -189,14 +226,18 @@ impl Shared {
             .map(|b| {
                 b.servers
                     .iter()
-                    .map(|s| Arc::new(ServerState::new(s.weight, s.disabled, nbthread)))
+                    .map(|s| {
+                        let st = ServerState::new(s.weight, s.disabled, nbthread);
+                        st.maxconn.store(s.maxconn, Ordering::Relaxed);
+                        Arc::new(st)
+                    })
                     .collect()
             })
             .collect();
         let frontends = config
             .frontends
             .iter()
-            .map(|_| ProxyCounts::default())
+            .map(|f| ProxyCounts::with_limit(f.maxconn.unwrap_or(maxconn)))
             .collect();
         let rr_tickets = config
             .backends
@@ -210,7 +251,7 @@ impl Shared {
             config,
             servers,
             frontends,
-            process: ProxyCounts::default(),
+            process: ProxyCounts::with_limit(maxconn),
             maxconn,
             nbthread,
             stopping: AtomicBool::new(false),

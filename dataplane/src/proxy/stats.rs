@@ -42,6 +42,17 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Zero the counters, keep the gauges (`clear counters all`).
+    pub fn clear(&mut self) {
+        *self = Counters {
+            idle_cur: self.idle_cur,
+            safe_cur: self.safe_cur,
+            used_cur: self.used_cur,
+            need_est: self.need_est,
+            ..Counters::default()
+        };
+    }
+
     fn count_status(&mut self, status: u16) {
         let i = match status {
             100..=199 => 0,
@@ -92,6 +103,19 @@ impl WorkerStats {
                 .iter()
                 .map(|&n| vec![Counters::default(); n])
                 .collect(),
+        }
+    }
+
+    /// `clear counters all`: every counter back to zero, gauges kept.
+    pub fn clear(&mut self) {
+        let servers = self.servers.iter_mut().flatten();
+        for c in self
+            .frontends
+            .iter_mut()
+            .chain(&mut self.backends)
+            .chain(servers)
+        {
+            c.clear();
         }
     }
 
@@ -310,6 +334,26 @@ pub fn servers_conn_line(r: &ConnRow) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clear_zeroes_counters_and_keeps_gauges() {
+        let mut w = WorkerStats::new(1, &[2]);
+        w.session(0);
+        w.request(0);
+        w.response(0, 0, 1, 200);
+        w.server_connects(0, 1);
+        w.servers[0][1].idle_cur = 2;
+        w.servers[0][1].used_cur = 1;
+        w.clear();
+        assert_eq!(w.frontends[0], Counters::default());
+        assert_eq!(w.backends[0], Counters::default());
+        let want = Counters {
+            idle_cur: 2,
+            used_cur: 1,
+            ..Counters::default()
+        };
+        assert_eq!(w.servers[0][1], want);
+    }
 
     #[test]
     fn servers_conn_format() {
