@@ -4,7 +4,8 @@
 //! mailboxes, the start time), [`CliListener`], [`serve`] (one small thread per
 //! socket, one per connection, blocking std sockets: the CLI never runs on a worker)
 //! and [`WorkerSnapshot`] (what a worker reports of itself). Commands live in
-//! `commands`, the `show stat` CSV in `stat`.
+//! `commands`, the `show stat` CSV in `stat`, the Prometheus exporter (served by the
+//! workers, not the CLI) in `prometheus`.
 //!
 //! Protocol (HAProxy's): non-interactive by default — read one line, run its commands
 //! (separated by `;`), write each answer followed by an empty line, close. `prompt`
@@ -18,6 +19,7 @@
 //! (`user`, `operator`, `admin`) is checked before any change.
 
 mod commands;
+pub mod prometheus;
 mod stat;
 
 use std::io::{self, BufRead, BufReader, Write};
