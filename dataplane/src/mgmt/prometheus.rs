@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use super::WorkerSnapshot;
 use crate::proxy::latency::{Histogram, BOUNDS_US};
+use crate::proxy::shared::ServerState;
 use crate::proxy::stats::{ConnRow, Counters, WorkerStats};
 use crate::proxy::{Message, Shared};
 use crate::runtime::Timer;
@@ -225,99 +226,212 @@ const CHECK_STATES: &[&str] = &[
     "L7OK", "L7OKC", "L7STS", "PROCERR", "PROCTOUT", "PROCOK",
 ];
 
+/// What a metric reads: the shared state, the summed counters, the pool rows.
+struct Src<'a> {
+    sh: &'a Shared,
+    t: &'a WorkerStats,
+    conns: &'a [Vec<ConnRow>],
+}
+
+impl Src<'_> {
+    fn st(&self, (b, s): (usize, usize)) -> &ServerState {
+        &self.sh.servers[b][s]
+    }
+    fn srv(&self, (b, s): (usize, usize)) -> &Counters {
+        &self.t.servers[b][s]
+    }
+    fn pool(&self, (b, s): (usize, usize)) -> &ConnRow {
+        &self.conns[b][s]
+    }
+    /// Sum of a figure over a backend's servers.
+    fn sum(&self, b: usize, f: impl Fn(&ServerState) -> u64) -> u64 {
+        self.sh.servers[b].iter().map(|s| f(s)).sum()
+    }
+    /// Usable servers of a backend, backup or active.
+    fn usable(&self, b: usize, backup: bool) -> u64 {
+        let servers = &self.sh.config.backends[b].servers;
+        let states = &self.sh.servers[b];
+        servers
+            .iter()
+            .zip(states)
+            .filter(|(s, st)| s.backup == backup && st.usable())
+            .count() as u64
+    }
+}
+
+/// A metric: name suffix, type, help, value for one proxy or server.
+type Metric<K> = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&Src<'_>, K) -> u64,
+);
+
+const G: &str = "gauge";
+const C: &str = "counter";
+
+fn ld(a: &std::sync::atomic::AtomicU32) -> u64 {
+    u64::from(a.load(Ordering::Relaxed))
+}
+
+// The tables keep one metric a line (`rustfmt::skip`): name after the prefix, type,
+// help, value.
+#[rustfmt::skip]
+const FRONTEND: &[Metric<usize>] = &[
+    ("current_sessions", G, "Sessions open now.", |v, i| u64::from(v.sh.frontends[i].cur())),
+    ("max_sessions", G, "Most sessions open at once.", |v, i| ld(&v.sh.frontends[i].max_conns)),
+    ("limit_sessions", G, "Session limit (maxconn).", |v, i| u64::from(v.sh.config.frontends[i].maxconn.unwrap_or(v.sh.maxconn))),
+    ("sessions_total", C, "Sessions handled.", |v, i| v.sh.frontends[i].cum_conns.load(Ordering::Relaxed)),
+    ("bytes_in_total", C, "Bytes received from clients.", |v, i| v.t.frontends[i].bytes_in),
+    ("bytes_out_total", C, "Bytes sent to clients.", |v, i| v.t.frontends[i].bytes_out),
+    ("requests_denied_total", C, "Requests denied by rules.", |v, i| v.t.frontends[i].denied),
+    ("request_errors_total", C, "Invalid requests.", |v, i| v.t.frontends[i].invalid),
+    ("http_requests_total", C, "HTTP requests received.", |v, i| v.t.frontends[i].requests),
+    ("connections_total", C, "Connections accepted.", |v, i| v.sh.frontends[i].cum_conns.load(Ordering::Relaxed)),
+];
+
+#[rustfmt::skip]
+const BACKEND: &[Metric<usize>] = &[
+    ("current_sessions", G, "Server connections in use now.", |v, b| v.sum(b, |s| u64::from(s.cur()))),
+    ("max_sessions", G, "Most connections in use at once on one of its servers.", |v, b| v.sh.servers[b].iter().map(|s| ld(&s.max_conns)).max().unwrap_or(0)),
+    ("sessions_total", C, "Requests sent to servers.", |v, b| v.t.backends[b].connects + v.t.backends[b].reuses),
+    ("bytes_in_total", C, "Bytes received from clients.", |v, b| v.t.backends[b].bytes_in),
+    ("bytes_out_total", C, "Bytes sent to clients.", |v, b| v.t.backends[b].bytes_out),
+    ("current_queue", G, "Requests waiting for a server now.", |v, b| u64::from(v.sh.queues[b].len())),
+    ("connection_errors_total", C, "Failed connection attempts.", |v, b| v.t.backends[b].connect_errors),
+    ("response_errors_total", C, "Invalid responses.", |v, b| v.t.backends[b].invalid),
+    ("retry_warnings_total", C, "Connection retries.", |v, b| v.t.backends[b].retries),
+    ("redispatch_warnings_total", C, "Requests redispatched.", |v, b| v.t.backends[b].redispatches),
+    ("weight", G, "Total weight of the usable servers.", |v, b| v.sum(b, |s| if s.usable() { ld(&s.weight) } else { 0 })),
+    ("active_servers", G, "Usable active servers.", |v, b| v.usable(b, false)),
+    ("backup_servers", G, "Usable backup servers.", |v, b| v.usable(b, true)),
+    ("loadbalanced_total", C, "Times a server was picked.", |v, b| v.t.backends[b].connects + v.t.backends[b].reuses),
+    ("http_requests_total", C, "HTTP requests sent to servers.", |v, b| v.t.backends[b].connects + v.t.backends[b].reuses),
+    ("connection_attempts_total", C, "Connections opened to servers.", |v, b| v.t.backends[b].connects),
+    ("connection_reuses_total", C, "Requests sent over a reused connection.", |v, b| v.t.backends[b].reuses),
+];
+
+#[rustfmt::skip]
+const SERVER: &[Metric<(usize, usize)>] = &[
+    ("current_queue", G, "Requests waiting for this server now.", |v, k| ld(&v.st(k).queued)),
+    ("current_sessions", G, "Connections in use now.", |v, k| u64::from(v.st(k).cur())),
+    ("max_sessions", G, "Most connections in use at once.", |v, k| ld(&v.st(k).max_conns)),
+    ("sessions_total", C, "Requests sent to this server.", |v, k| v.srv(k).connects + v.srv(k).reuses),
+    ("bytes_in_total", C, "Bytes received from clients.", |v, k| v.srv(k).bytes_in),
+    ("bytes_out_total", C, "Bytes sent to clients.", |v, k| v.srv(k).bytes_out),
+    ("connection_errors_total", C, "Failed connection attempts.", |v, k| v.srv(k).connect_errors),
+    ("response_errors_total", C, "Invalid responses.", |v, k| v.srv(k).invalid),
+    ("retry_warnings_total", C, "Connection retries.", |v, k| v.srv(k).retries),
+    ("redispatch_warnings_total", C, "Requests redispatched.", |v, k| v.srv(k).redispatches),
+    ("weight", G, "Current weight.", |v, k| ld(&v.st(k).weight)),
+    ("loadbalanced_total", C, "Times this server was picked.", |v, k| v.srv(k).connects + v.srv(k).reuses),
+    ("connection_attempts_total", C, "Connections opened.", |v, k| v.srv(k).connects),
+    ("connection_reuses_total", C, "Requests over a reused connection.", |v, k| v.srv(k).reuses),
+    ("idle_connections_current", G, "Idle connections in the pool.", |v, k| u64::from(v.pool(k).idle_cur)),
+    ("unsafe_idle_connections_current", G, "Idle connections never reused.", |v, k| u64::from(v.pool(k).unsafe_nb)),
+    ("safe_idle_connections_current", G, "Idle connections already reused.", |v, k| u64::from(v.pool(k).safe_nb)),
+    ("used_connections_current", G, "Connections in use now.", |v, k| u64::from(v.pool(k).used_cur)),
+    ("need_connections_current", G, "Estimated connections needed.", |v, k| u64::from(v.pool(k).need_est)),
+];
+
+/// One family per metric of `table`, one sample per key.
+fn table<K: Copy>(
+    p: &mut Page,
+    v: &Src<'_>,
+    prefix: &str,
+    table: &[Metric<K>],
+    keys: &[(String, K)],
+) {
+    if keys.is_empty() {
+        return;
+    }
+    for (name, kind, help, get) in table {
+        let name = format!("{prefix}_{name}");
+        p.family(&name, kind, help);
+        for (l, k) in keys {
+            p.sample(&name, l, get(v, *k));
+        }
+    }
+}
+
 /// The whole page, from the shared state and the workers' snapshots.
 pub fn render(sh: &Shared, snaps: &[WorkerSnapshot], version: &str) -> String {
     let cfg = &sh.config;
     let t = totals(sh, snaps);
     let conns = conn_rows(sh, snaps);
+    let v = Src {
+        sh,
+        t: &t,
+        conns: &conns,
+    };
     let mut p = Page {
         out: String::with_capacity(64 * 1024),
     };
 
     // Process.
-    let uptime = sh.started.elapsed().as_secs();
     let requests: u64 = t.frontends.iter().map(|c| c.requests).sum();
-    let one = |v: u64| vec![(String::new(), v)];
-    p.rows(
-        "haproxy_process_nbthread",
-        "gauge",
-        "Number of worker threads.",
-        &one(sh.nbthread as u64),
-    );
-    p.rows(
-        "haproxy_process_uptime_seconds",
-        "gauge",
-        "Seconds since the process started.",
-        &one(uptime),
-    );
-    p.rows(
-        "haproxy_process_start_time_seconds",
-        "gauge",
-        "Start time of the process, seconds since the epoch.",
-        &one(sh.started_wall),
-    );
-    p.rows(
-        "haproxy_process_max_connections",
-        "gauge",
-        "The process' connection limit (maxconn).",
-        &one(u64::from(sh.maxconn)),
-    );
-    p.rows(
-        "haproxy_process_current_connections",
-        "gauge",
-        "Client connections open now.",
-        &one(u64::from(sh.process.cur())),
-    );
-    p.rows(
-        "haproxy_process_connections_total",
-        "counter",
-        "Client connections accepted.",
-        &one(sh.process.cum_conns.load(Ordering::Relaxed)),
-    );
-    p.rows(
-        "haproxy_process_requests_total",
-        "counter",
-        "HTTP requests received.",
-        &one(requests),
-    );
-    p.rows(
-        "haproxy_process_stopping",
-        "gauge",
-        "1 while the process is stopping.",
-        &one(u64::from(sh.is_stopping())),
-    );
-    p.rows(
-        "haproxy_process_build_info",
-        "gauge",
-        "Build information (the version label).",
-        &[(format!("version=\"{}\"", escape(version)), 1)],
-    );
+    for (name, kind, help, val) in [
+        (
+            "nbthread",
+            G,
+            "Number of worker threads.",
+            sh.nbthread as u64,
+        ),
+        (
+            "uptime_seconds",
+            G,
+            "Seconds since the process started.",
+            sh.started.elapsed().as_secs(),
+        ),
+        (
+            "start_time_seconds",
+            G,
+            "Start time, seconds since the epoch.",
+            sh.started_wall,
+        ),
+        (
+            "max_connections",
+            G,
+            "The process' connection limit (maxconn).",
+            u64::from(sh.maxconn),
+        ),
+        (
+            "current_connections",
+            G,
+            "Client connections open now.",
+            u64::from(sh.process.cur()),
+        ),
+        ("connections_total", C, "Client connections accepted.", {
+            sh.process.cum_conns.load(Ordering::Relaxed)
+        }),
+        ("requests_total", C, "HTTP requests received.", requests),
+        (
+            "stopping",
+            G,
+            "1 while the process is stopping.",
+            u64::from(sh.is_stopping()),
+        ),
+    ] {
+        let name = format!("haproxy_process_{name}");
+        p.family(&name, kind, help);
+        p.sample(&name, "", val);
+    }
+    let name = "haproxy_process_build_info";
+    p.family(name, G, "Build information (the version label).");
+    p.sample(name, &format!("version=\"{}\"", escape(version)), 1);
 
     // Frontends.
-    let fl: Vec<String> = cfg
+    let fk: Vec<(String, usize)> = cfg
         .frontends
         .iter()
-        .map(|f| format!("proxy=\"{}\"", escape(&f.name)))
+        .enumerate()
+        .map(|(i, f)| (format!("proxy=\"{}\"", escape(&f.name)), i))
         .collect();
-    let fe = |f: &dyn Fn(usize) -> u64| -> Vec<(String, u64)> {
-        fl.iter()
-            .enumerate()
-            .map(|(i, l)| (l.clone(), f(i)))
-            .collect()
-    };
-    let fstate: Vec<(String, &str)> = cfg
-        .frontends
+    let fstate: Vec<(String, &str)> = fk
         .iter()
-        .zip(&fl)
-        .map(|(f, l)| {
-            (
-                l.clone(),
-                if f.disabled || sh.is_stopping() {
-                    "DOWN"
-                } else {
-                    "UP"
-                },
-            )
+        .map(|(l, i)| {
+            let down = cfg.frontends[*i].disabled || sh.is_stopping();
+            (l.clone(), if down { "DOWN" } else { "UP" })
         })
         .collect();
     p.states(
@@ -326,243 +440,56 @@ pub fn render(sh: &Shared, snaps: &[WorkerSnapshot], version: &str) -> String {
         &["DOWN", "UP"],
         &fstate,
     );
-    p.rows(
-        "haproxy_frontend_current_sessions",
-        "gauge",
-        "Sessions open now.",
-        &fe(&|i| u64::from(sh.frontends[i].cur())),
-    );
-    p.rows(
-        "haproxy_frontend_max_sessions",
-        "gauge",
-        "Most sessions open at once.",
-        &fe(&|i| u64::from(sh.frontends[i].max_conns.load(Ordering::Relaxed))),
-    );
-    p.rows(
-        "haproxy_frontend_limit_sessions",
-        "gauge",
-        "Session limit (maxconn).",
-        &fe(&|i| u64::from(cfg.frontends[i].maxconn.unwrap_or(sh.maxconn))),
-    );
-    p.rows(
-        "haproxy_frontend_sessions_total",
-        "counter",
-        "Sessions handled.",
-        &fe(&|i| sh.frontends[i].cum_conns.load(Ordering::Relaxed)),
-    );
-    p.rows(
-        "haproxy_frontend_bytes_in_total",
-        "counter",
-        "Bytes received from clients.",
-        &fe(&|i| t.frontends[i].bytes_in),
-    );
-    p.rows(
-        "haproxy_frontend_bytes_out_total",
-        "counter",
-        "Bytes sent to clients.",
-        &fe(&|i| t.frontends[i].bytes_out),
-    );
-    p.rows(
-        "haproxy_frontend_requests_denied_total",
-        "counter",
-        "Requests denied by rules.",
-        &fe(&|i| t.frontends[i].denied),
-    );
-    p.rows(
-        "haproxy_frontend_request_errors_total",
-        "counter",
-        "Invalid requests.",
-        &fe(&|i| t.frontends[i].invalid),
-    );
-    p.rows(
-        "haproxy_frontend_http_requests_total",
-        "counter",
-        "HTTP requests received.",
-        &fe(&|i| t.frontends[i].requests),
-    );
-    let fc: Vec<(String, &Counters)> = fl.iter().cloned().zip(&t.frontends).collect();
+    table(&mut p, &v, "haproxy_frontend", FRONTEND, &fk);
+    let fc: Vec<(String, &Counters)> = fk
+        .iter()
+        .map(|(l, i)| (l.clone(), &t.frontends[*i]))
+        .collect();
     p.responses("haproxy_frontend_http_responses_total", &fc);
-    p.rows(
-        "haproxy_frontend_connections_total",
-        "counter",
-        "Connections accepted.",
-        &fe(&|i| sh.frontends[i].cum_conns.load(Ordering::Relaxed)),
-    );
 
     // Backends.
-    let bl: Vec<String> = cfg
+    let bk: Vec<(String, usize)> = cfg
         .backends
         .iter()
-        .map(|b| format!("proxy=\"{}\"", escape(&b.name)))
-        .collect();
-    let be = |f: &dyn Fn(usize) -> u64| -> Vec<(String, u64)> {
-        bl.iter()
-            .enumerate()
-            .map(|(i, l)| (l.clone(), f(i)))
-            .collect()
-    };
-    let usable = |b: usize, backup: bool| -> u64 {
-        cfg.backends[b]
-            .servers
-            .iter()
-            .zip(&sh.servers[b])
-            .filter(|(s, st)| s.backup == backup && st.usable())
-            .count() as u64
-    };
-    let bstate: Vec<(String, &str)> = bl
-        .iter()
         .enumerate()
-        .map(|(i, l)| (l.clone(), if sh.nbsrv(i) > 0 { "UP" } else { "DOWN" }))
+        .map(|(i, b)| (format!("proxy=\"{}\"", escape(&b.name)), i))
         .collect();
-    let srv_sum = |b: usize, f: &dyn Fn(&crate::proxy::shared::ServerState) -> u64| -> u64 {
-        sh.servers[b].iter().map(|s| f(s)).sum()
-    };
+    let bstate: Vec<(String, &str)> = bk
+        .iter()
+        .map(|(l, i)| (l.clone(), if sh.nbsrv(*i) > 0 { "UP" } else { "DOWN" }))
+        .collect();
     p.states(
         "haproxy_backend_status",
         "Current status of the backend.",
         &["DOWN", "UP"],
         &bstate,
     );
-    p.rows(
-        "haproxy_backend_current_sessions",
-        "gauge",
-        "Server connections in use now.",
-        &be(&|i| srv_sum(i, &|s| u64::from(s.cur()))),
-    );
-    p.rows(
-        "haproxy_backend_max_sessions",
-        "gauge",
-        "Most server connections in use at once (largest of its servers).",
-        &be(&|i| {
-            sh.servers[i]
-                .iter()
-                .map(|s| u64::from(s.max_conns.load(Ordering::Relaxed)))
-                .max()
-                .unwrap_or(0)
-        }),
-    );
-    p.rows(
-        "haproxy_backend_sessions_total",
-        "counter",
-        "Requests sent to servers.",
-        &be(&|i| t.backends[i].connects + t.backends[i].reuses),
-    );
-    p.rows(
-        "haproxy_backend_bytes_in_total",
-        "counter",
-        "Bytes received from clients.",
-        &be(&|i| t.backends[i].bytes_in),
-    );
-    p.rows(
-        "haproxy_backend_bytes_out_total",
-        "counter",
-        "Bytes sent to clients.",
-        &be(&|i| t.backends[i].bytes_out),
-    );
-    p.rows(
-        "haproxy_backend_current_queue",
-        "gauge",
-        "Requests waiting for a server now.",
-        &be(&|i| u64::from(sh.queues[i].len())),
-    );
-    p.rows(
-        "haproxy_backend_connection_errors_total",
-        "counter",
-        "Failed connection attempts.",
-        &be(&|i| t.backends[i].connect_errors),
-    );
-    p.rows(
-        "haproxy_backend_response_errors_total",
-        "counter",
-        "Invalid responses.",
-        &be(&|i| t.backends[i].invalid),
-    );
-    p.rows(
-        "haproxy_backend_retry_warnings_total",
-        "counter",
-        "Connection retries.",
-        &be(&|i| t.backends[i].retries),
-    );
-    p.rows(
-        "haproxy_backend_redispatch_warnings_total",
-        "counter",
-        "Requests redispatched to another server.",
-        &be(&|i| t.backends[i].redispatches),
-    );
-    p.rows(
-        "haproxy_backend_weight",
-        "gauge",
-        "Total weight of the usable servers.",
-        &be(&|i| {
-            srv_sum(i, &|s| {
-                if s.usable() {
-                    u64::from(s.weight.load(Ordering::Relaxed))
-                } else {
-                    0
-                }
-            })
-        }),
-    );
-    p.rows(
-        "haproxy_backend_active_servers",
-        "gauge",
-        "Usable active servers.",
-        &be(&|i| usable(i, false)),
-    );
-    p.rows(
-        "haproxy_backend_backup_servers",
-        "gauge",
-        "Usable backup servers.",
-        &be(&|i| usable(i, true)),
-    );
-    p.rows(
-        "haproxy_backend_loadbalanced_total",
-        "counter",
-        "Times a server was picked.",
-        &be(&|i| t.backends[i].connects + t.backends[i].reuses),
-    );
-    p.rows(
-        "haproxy_backend_http_requests_total",
-        "counter",
-        "HTTP requests sent to servers.",
-        &be(&|i| t.backends[i].connects + t.backends[i].reuses),
-    );
-    let bc: Vec<(String, &Counters)> = bl.iter().cloned().zip(&t.backends).collect();
+    table(&mut p, &v, "haproxy_backend", BACKEND, &bk);
+    let bc: Vec<(String, &Counters)> = bk
+        .iter()
+        .map(|(l, i)| (l.clone(), &t.backends[*i]))
+        .collect();
     p.responses("haproxy_backend_http_responses_total", &bc);
-    p.rows(
-        "haproxy_backend_connection_attempts_total",
-        "counter",
-        "Connections opened to servers.",
-        &be(&|i| t.backends[i].connects),
-    );
-    p.rows(
-        "haproxy_backend_connection_reuses_total",
-        "counter",
-        "Requests sent over a reused connection.",
-        &be(&|i| t.backends[i].reuses),
-    );
 
     // Servers.
-    let mut sl: Vec<(String, usize, usize)> = Vec::new();
+    let mut sk: Vec<(String, (usize, usize))> = Vec::new();
     for (bi, b) in cfg.backends.iter().enumerate() {
         for (si, s) in b.servers.iter().enumerate() {
-            sl.push((format!("{},server=\"{}\"", bl[bi], escape(&s.name)), bi, si));
+            sk.push((
+                format!("{},server=\"{}\"", bk[bi].0, escape(&s.name)),
+                (bi, si),
+            ));
         }
     }
-    let sv = |f: &dyn Fn(usize, usize) -> u64| -> Vec<(String, u64)> {
-        sl.iter().map(|(l, b, s)| (l.clone(), f(*b, *s))).collect()
-    };
-    let st = |b: usize, s: usize| &sh.servers[b][s];
-    let c = |b: usize, s: usize| &t.servers[b][s];
-    let sstate: Vec<(String, &str)> = sl
+    let sstate: Vec<(String, &str)> = sk
         .iter()
-        .map(|(l, b, s)| {
-            let x = st(*b, *s);
-            let state = if x.maint.load(Ordering::Relaxed) {
+        .map(|(l, k)| {
+            let st = v.st(*k);
+            let state = if st.maint.load(Ordering::Relaxed) {
                 "MAINT"
-            } else if x.drain.load(Ordering::Relaxed) {
+            } else if st.drain.load(Ordering::Relaxed) {
                 "DRAIN"
-            } else if !cfg.backends[*b].servers[*s].check || x.up.load(Ordering::Relaxed) {
+            } else if !cfg.backends[k.0].servers[k.1].check || st.up.load(Ordering::Relaxed) {
                 "UP"
             } else {
                 "DOWN"
@@ -570,169 +497,45 @@ pub fn render(sh: &Shared, snaps: &[WorkerSnapshot], version: &str) -> String {
             (l.clone(), state)
         })
         .collect();
-    p.rows(
-        "haproxy_server_current_queue",
-        "gauge",
-        "Requests waiting for this server now.",
-        &sv(&|b, s| u64::from(st(b, s).queued.load(Ordering::Relaxed))),
-    );
-    p.rows(
-        "haproxy_server_current_sessions",
-        "gauge",
-        "Connections in use now.",
-        &sv(&|b, s| u64::from(st(b, s).cur())),
-    );
-    p.rows(
-        "haproxy_server_max_sessions",
-        "gauge",
-        "Most connections in use at once.",
-        &sv(&|b, s| u64::from(st(b, s).max_conns.load(Ordering::Relaxed))),
-    );
-    p.rows(
-        "haproxy_server_sessions_total",
-        "counter",
-        "Requests sent to this server.",
-        &sv(&|b, s| c(b, s).connects + c(b, s).reuses),
-    );
-    p.rows(
-        "haproxy_server_bytes_in_total",
-        "counter",
-        "Bytes received from clients.",
-        &sv(&|b, s| c(b, s).bytes_in),
-    );
-    p.rows(
-        "haproxy_server_bytes_out_total",
-        "counter",
-        "Bytes sent to clients.",
-        &sv(&|b, s| c(b, s).bytes_out),
-    );
-    p.rows(
-        "haproxy_server_connection_errors_total",
-        "counter",
-        "Failed connection attempts.",
-        &sv(&|b, s| c(b, s).connect_errors),
-    );
-    p.rows(
-        "haproxy_server_response_errors_total",
-        "counter",
-        "Invalid responses.",
-        &sv(&|b, s| c(b, s).invalid),
-    );
-    p.rows(
-        "haproxy_server_retry_warnings_total",
-        "counter",
-        "Connection retries.",
-        &sv(&|b, s| c(b, s).retries),
-    );
-    p.rows(
-        "haproxy_server_redispatch_warnings_total",
-        "counter",
-        "Requests redispatched away from this server.",
-        &sv(&|b, s| c(b, s).redispatches),
-    );
+    let states = &["DOWN", "UP", "MAINT", "DRAIN", "NOLB"];
     p.states(
         "haproxy_server_status",
         "Current status of the server.",
-        &["DOWN", "UP", "MAINT", "DRAIN", "NOLB"],
+        states,
         &sstate,
     );
-    p.rows(
-        "haproxy_server_weight",
-        "gauge",
-        "Current weight.",
-        &sv(&|b, s| u64::from(st(b, s).weight.load(Ordering::Relaxed))),
-    );
-    p.rows(
-        "haproxy_server_loadbalanced_total",
-        "counter",
-        "Times this server was picked.",
-        &sv(&|b, s| c(b, s).connects + c(b, s).reuses),
-    );
-    let checked: Vec<(String, String, Option<u16>)> = sl
+    table(&mut p, &v, "haproxy_server", SERVER, &sk);
+    let limits: Vec<(String, i64)> = sk
         .iter()
-        .filter(|(_, b, s)| cfg.backends[*b].servers[*s].check)
-        .map(|(l, b, s)| {
-            let r = st(*b, *s)
+        .map(|(l, k)| (l.clone(), i64::from(v.pool(*k).idle_lim)))
+        .collect();
+    let help = "Idle connection limit (pool-max-conn, -1: none).";
+    p.rows("haproxy_server_idle_connections_limit", G, help, &limits);
+    let checked: Vec<(String, &'static str, u64)> = sk
+        .iter()
+        .filter(|(_, k)| cfg.backends[k.0].servers[k.1].check)
+        .map(|(l, k)| {
+            let r = v
+                .st(*k)
                 .last_check
                 .lock()
                 .map(|c| c.clone())
                 .unwrap_or_default();
-            (l.clone(), r.status.to_string(), r.code)
+            (l.clone(), r.status, u64::from(r.code.unwrap_or(0)))
         })
         .collect();
-    let cs: Vec<(String, &str)> = checked
-        .iter()
-        .map(|(l, s, _)| (l.clone(), s.as_str()))
-        .collect();
+    let cs: Vec<(String, &str)> = checked.iter().map(|(l, s, _)| (l.clone(), *s)).collect();
     p.states(
         "haproxy_server_check_status",
         "Status of the last health check.",
         CHECK_STATES,
         &cs,
     );
-    let codes: Vec<(String, u64)> = checked
-        .iter()
-        .map(|(l, _, c)| (l.clone(), u64::from(c.unwrap_or(0))))
-        .collect();
-    p.rows(
-        "haproxy_server_check_code",
-        "gauge",
-        "Layer 7 code of the last health check (0 if none).",
-        &codes,
-    );
-    let sc: Vec<(String, &Counters)> = sl.iter().map(|(l, b, s)| (l.clone(), c(*b, *s))).collect();
+    let codes: Vec<(String, u64)> = checked.iter().map(|(l, _, c)| (l.clone(), *c)).collect();
+    let help = "Layer 7 code of the last health check (0: none).";
+    p.rows("haproxy_server_check_code", G, help, &codes);
+    let sc: Vec<(String, &Counters)> = sk.iter().map(|(l, k)| (l.clone(), v.srv(*k))).collect();
     p.responses("haproxy_server_http_responses_total", &sc);
-    p.rows(
-        "haproxy_server_connection_attempts_total",
-        "counter",
-        "Connections opened to this server.",
-        &sv(&|b, s| c(b, s).connects),
-    );
-    p.rows(
-        "haproxy_server_connection_reuses_total",
-        "counter",
-        "Requests sent over a reused connection.",
-        &sv(&|b, s| c(b, s).reuses),
-    );
-    let cr = |b: usize, s: usize| &conns[b][s];
-    p.rows(
-        "haproxy_server_idle_connections_current",
-        "gauge",
-        "Idle connections in the pool.",
-        &sv(&|b, s| u64::from(cr(b, s).idle_cur)),
-    );
-    p.rows(
-        "haproxy_server_idle_connections_limit",
-        "gauge",
-        "Idle connection limit (pool-max-conn, -1: none).",
-        &sl.iter()
-            .map(|(l, b, s)| (l.clone(), i64::from(cr(*b, *s).idle_lim)))
-            .collect::<Vec<_>>(),
-    );
-    p.rows(
-        "haproxy_server_unsafe_idle_connections_current",
-        "gauge",
-        "Idle connections never reused yet.",
-        &sv(&|b, s| u64::from(cr(b, s).unsafe_nb)),
-    );
-    p.rows(
-        "haproxy_server_safe_idle_connections_current",
-        "gauge",
-        "Idle connections already reused.",
-        &sv(&|b, s| u64::from(cr(b, s).safe_nb)),
-    );
-    p.rows(
-        "haproxy_server_used_connections_current",
-        "gauge",
-        "Connections in use now.",
-        &sv(&|b, s| u64::from(cr(b, s).used_cur)),
-    );
-    p.rows(
-        "haproxy_server_need_connections_current",
-        "gauge",
-        "Estimated connections needed.",
-        &sv(&|b, s| u64::from(cr(b, s).need_est)),
-    );
 
     // sluice's latency histograms.
     p.histograms("sluice_backend", &bc);
@@ -741,169 +544,5 @@ pub fn render(sh: &Shared, snaps: &[WorkerSnapshot], version: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::proxy::latency::Timings;
-    use crate::proxy::stats::TxnEnd;
-
-    fn shared() -> Arc<Shared> {
-        let cfg =
-            "defaults\n mode http\n timeout client 5s\n timeout connect 1s\n timeout server 5s\n\
-                   frontend fe\n bind 127.0.0.1:1\n default_backend web\n\
-                   backend web\n server a 127.0.0.1:8001 check\n server b 127.0.0.1:8002 backup\n";
-        let cfg = appliance_config::load_str("t.cfg", cfg).unwrap().config;
-        Shared::new(cfg, 100, 2, false)
-    }
-
-    /// A worker's snapshot after `n` requests to server `a` answered 200.
-    fn worker(sh: &Shared, id: usize, n: u64) -> WorkerSnapshot {
-        let mut st = WorkerStats::new(1, &[2]);
-        for _ in 0..n {
-            st.request(0);
-            st.server_connects(0, 0);
-            st.response(0, 0, 0, 200);
-            st.txn_end(
-                0,
-                &TxnEnd {
-                    backend: Some(0),
-                    server: Some(0),
-                    bytes_in: 100,
-                    bytes_out: 1000,
-                    timings: Timings {
-                        queue: Some(0),
-                        connect: Some(300),
-                        response: Some(2_000),
-                        total: 3_000,
-                    },
-                    ..TxnEnd::default()
-                },
-            );
-        }
-        let conns = sh.config.backends[0]
-            .servers
-            .iter()
-            .enumerate()
-            .map(|(i, _)| ConnRow {
-                idle_cur: 1,
-                used_cur: 2,
-                ..ConnRow::for_server(&sh.config.backends[0], i, 2)
-            })
-            .collect();
-        WorkerSnapshot {
-            id,
-            stats: st,
-            conns: vec![conns],
-            ..WorkerSnapshot::default()
-        }
-    }
-
-    /// The value of the sample written exactly as `series`.
-    fn value(page: &str, series: &str) -> String {
-        let hits: Vec<&str> = page
-            .lines()
-            .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-            .collect();
-        assert_eq!(hits.len(), 1, "{series} in\n{page}");
-        hits[0].to_string()
-    }
-
-    #[test]
-    fn renders_summed_counters_with_haproxy_names() {
-        let sh = shared();
-        let page = render(&sh, &[worker(&sh, 0, 3), worker(&sh, 1, 2)], "9.9");
-        let v = |s: &str| value(&page, s);
-        assert_eq!(v("haproxy_process_requests_total"), "5");
-        assert_eq!(v("haproxy_process_build_info{version=\"9.9\"}"), "1");
-        assert_eq!(v("haproxy_frontend_http_requests_total{proxy=\"fe\"}"), "5");
-        assert_eq!(v("haproxy_frontend_bytes_out_total{proxy=\"fe\"}"), "5000");
-        assert_eq!(
-            v("haproxy_backend_http_responses_total{proxy=\"web\",code=\"2xx\"}"),
-            "5"
-        );
-        assert_eq!(v("haproxy_backend_active_servers{proxy=\"web\"}"), "1");
-        assert_eq!(v("haproxy_backend_backup_servers{proxy=\"web\"}"), "1");
-        let a = "proxy=\"web\",server=\"a\"";
-        assert_eq!(v(&format!("haproxy_server_sessions_total{{{a}}}")), "5");
-        assert_eq!(
-            v(&format!("haproxy_server_idle_connections_current{{{a}}}")),
-            "2"
-        );
-        assert_eq!(
-            v(&format!("haproxy_server_used_connections_current{{{a}}}")),
-            "4"
-        );
-        // Servers start UP (before their first check).
-        assert_eq!(
-            v(&format!("haproxy_server_status{{{a},state=\"UP\"}}")),
-            "1"
-        );
-        assert_eq!(
-            v(&format!("haproxy_server_status{{{a},state=\"DOWN\"}}")),
-            "0"
-        );
-        let b = "proxy=\"web\",server=\"b\"";
-        assert_eq!(
-            v(&format!("haproxy_server_status{{{b},state=\"UP\"}}")),
-            "1"
-        );
-        // Only servers with checks have a check status.
-        assert!(page.contains(&format!(
-            "haproxy_server_check_status{{{a},state=\"L4OK\"}}"
-        )));
-        assert!(!page.contains(&format!("haproxy_server_check_status{{{b},")));
-        // Histograms: cumulative buckets, +Inf = count, sum in seconds.
-        let h = "sluice_server_response_time_seconds";
-        assert_eq!(v(&format!("{h}_bucket{{{a},le=\"0.001\"}}")), "0");
-        assert_eq!(v(&format!("{h}_bucket{{{a},le=\"0.0025\"}}")), "5");
-        assert_eq!(v(&format!("{h}_bucket{{{a},le=\"+Inf\"}}")), "5");
-        assert_eq!(v(&format!("{h}_count{{{a}}}")), "5");
-        assert_eq!(v(&format!("{h}_sum{{{a}}}")), "0.01");
-        assert_eq!(
-            v("sluice_backend_total_time_seconds_count{proxy=\"web\"}"),
-            "5"
-        );
-        assert_eq!(v(&format!("{h}_count{{{b}}}")), "0");
-    }
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
-        let sh = shared();
-        let page = render(&sh, &[], "x\"y");
-        assert_eq!(
-            value(&page, "haproxy_process_build_info{version=\"x\\\"y\"}"),
-            "1"
-        );
-    }
-
-    #[test]
-    fn every_sample_follows_its_family_header() {
-        let sh = shared();
-        let page = render(&sh, &[worker(&sh, 0, 1)], "1");
-        let mut families = std::collections::HashSet::new();
-        let mut current: Option<(String, String)> = None;
-        for l in page.lines() {
-            if let Some(rest) = l.strip_prefix("# TYPE ") {
-                let (name, kind) = rest.split_once(' ').unwrap();
-                assert!(families.insert(name.to_string()), "{name} announced twice");
-                assert!(["gauge", "counter", "histogram"].contains(&kind));
-                current = Some((name.to_string(), kind.to_string()));
-                continue;
-            }
-            if l.starts_with("# HELP ") {
-                continue;
-            }
-            let name = l.split(['{', ' ']).next().unwrap();
-            let (fam, kind) = current.as_ref().expect("a sample before any TYPE");
-            let ok = name == fam
-                || (kind == "histogram"
-                    && ["_bucket", "_sum", "_count"]
-                        .iter()
-                        .any(|s| name.strip_suffix(s) == Some(fam)));
-            assert!(ok, "{name} under {fam}");
-            let v = l.rsplit(' ').next().unwrap();
-            assert!(v.parse::<f64>().is_ok(), "{l}");
-        }
-        assert!(families.len() > 60, "{}", families.len());
-    }
-}
+#[path = "prometheus_tests.rs"]
+mod tests;
