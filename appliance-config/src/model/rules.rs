@@ -162,6 +162,15 @@ pub enum HttpAction {
     },
     /// `unset-var(scope.name)`.
     UnsetVar(VarName),
+    /// `use-service <name>`: sluice answers the request itself (request only).
+    UseService(Service),
+}
+
+/// A service `http-request use-service` can hand a request to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// `prometheus-exporter`: the counters in Prometheus' text format.
+    PrometheusExporter,
 }
 
 impl HttpAction {
@@ -185,11 +194,12 @@ impl HttpAction {
             HttpAction::SetVar { .. } => "set-var",
             HttpAction::SetVarFmt { .. } => "set-var-fmt",
             HttpAction::UnsetVar(_) => "unset-var",
+            HttpAction::UseService(_) => "use-service",
         }
     }
 
     /// True for actions that end rule evaluation (`allow`, `deny`, `return`,
-    /// `redirect`).
+    /// `redirect`, `use-service`).
     pub fn is_final(&self) -> bool {
         matches!(
             self,
@@ -197,6 +207,7 @@ impl HttpAction {
                 | HttpAction::Deny(_)
                 | HttpAction::Return(_)
                 | HttpAction::Redirect(_)
+                | HttpAction::UseService(_)
         )
     }
 }

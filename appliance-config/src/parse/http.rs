@@ -16,7 +16,7 @@ use super::sample::{parse_sample, parse_var_name};
 use super::units::Fail;
 use crate::error::{did_you_mean, Location};
 use crate::model::rules::{
-    HttpAction, HttpReturn, HttpRule, NameMatch, Redirect, RedirectKind, ReturnBody,
+    HttpAction, HttpReturn, HttpRule, NameMatch, Redirect, RedirectKind, ReturnBody, Service,
 };
 use crate::model::sample::{Acl, Condition};
 
@@ -44,6 +44,7 @@ const REQ_ACTIONS: &[&str] = &[
     "set-var",
     "set-var-fmt",
     "unset-var",
+    "use-service",
 ];
 const RES_ACTIONS: &[&str] = &[
     "set-header",
@@ -68,7 +69,7 @@ fn refused_action(a: &str) -> Option<&'static str> {
         "auth" => "userlists and HTTP authentication are not supported yet",
         "reject" | "silent-drop" => "connection-level actions are not supported yet; use 'deny'",
         "add-acl" | "del-acl" | "set-map" | "del-map" => "maps arrive with the management plane",
-        "use-service" | "cache-use" | "cache-store" => "services and caching are not supported yet",
+        "cache-use" | "cache-store" => "caching is not supported yet",
         "set-log-level"
         | "set-nice"
         | "set-mark"
@@ -95,6 +96,18 @@ fn refused_action(a: &str) -> Option<&'static str> {
         _ if a.starts_with("lua.") => "Lua is not supported",
         _ => return None,
     })
+}
+
+/// The service a `use-service` line names; sluice has only HAProxy's Prometheus
+/// exporter.
+fn service(name: &str) -> Result<Service, Fail> {
+    match name {
+        "prometheus-exporter" => Ok(Service::PrometheusExporter),
+        _ => Err((
+            format!("service '{name}' is not supported by sluice"),
+            "the only service sluice provides is 'prometheus-exporter'".into(),
+        )),
+    }
 }
 
 /// Splits `words` at the first `if`/`unless` at or after `from`.
@@ -608,6 +621,11 @@ pub(crate) fn parse_http_rule(
             (act, rest, aname.to_string())
         }
         "allow" => (HttpAction::Allow, a, "allow".to_string()),
+        "use-service" => {
+            let u = "use-service prometheus-exporter".to_string();
+            let (x, rest) = fixed(1, &u)?;
+            (HttpAction::UseService(service(&x[0])?), rest, u)
+        }
         "set-status" => {
             let u = "set-status <code> [reason <text>]".to_string();
             let (x, mut rest) = fixed(1, &u)?;

@@ -2,7 +2,7 @@
 
 use super::{expect_err, load, tmpdir, DEFAULTS};
 use crate::model::format::FormatPart;
-use crate::model::rules::{BackendRef, HttpAction, NameMatch, RedirectKind, ReturnBody};
+use crate::model::rules::{BackendRef, HttpAction, NameMatch, RedirectKind, ReturnBody, Service};
 use crate::model::sample::AclRef;
 
 fn fe(lines: &str) -> crate::model::Frontend {
@@ -330,4 +330,37 @@ fn error_pages() {
         "tune.bufsize",
     );
     std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn use_service() {
+    let f = fe("  http-request use-service prometheus-exporter if { path /metrics }\n");
+    let r = &f.http_request[0];
+    assert!(matches!(
+        r.action,
+        HttpAction::UseService(Service::PrometheusExporter)
+    ));
+    assert!(r.cond.is_some() && r.action.is_final());
+    assert_eq!(r.action.keyword(), "use-service");
+    let base = format!("{DEFAULTS}frontend f\n  bind :80\n");
+    let lines = base.lines().count() as u32 + 1;
+    let e = expect_err(
+        &format!("{base}  http-request use-service lua.hello\n"),
+        lines,
+        "http-request use-service",
+        "service 'lua.hello' is not supported",
+    );
+    assert!(e.contains("prometheus-exporter"), "{e}");
+    expect_err(
+        &format!("{base}  http-request use-service\n"),
+        lines,
+        "http-request use-service",
+        "expects 1 argument",
+    );
+    expect_err(
+        &format!("{base}  http-response use-service prometheus-exporter\n"),
+        lines,
+        "http-response use-service",
+        "not valid in 'http-response'",
+    );
 }

@@ -4,8 +4,9 @@
 //! mailboxes, the start time), [`CliListener`], [`serve`] (one small thread per
 //! socket, one per connection, blocking std sockets: the CLI never runs on a worker)
 //! and [`WorkerSnapshot`] (what a worker reports of itself). Commands live in
-//! `commands`, `show info` in `info`, `set maxconn` in `maxconn`, `show stat` in `stat`, their typed and JSON
-//! formats in `typed`.
+//! `commands`, `show info` in `info`, `set maxconn` in `maxconn`, `show stat` in `stat`,
+//! their typed and JSON formats in `typed`, and the Prometheus exporter (served by
+//! the workers, not the CLI) in `prometheus`.
 //!
 //! Protocol (HAProxy's): non-interactive by default — read one line, run its commands
 //! (separated by `;`), write each answer followed by an empty line, close. `prompt`
@@ -22,6 +23,7 @@
 mod commands;
 mod info;
 mod maxconn;
+pub mod prometheus;
 mod stat;
 mod typed;
 

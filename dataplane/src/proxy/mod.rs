@@ -16,6 +16,7 @@
 pub mod backend;
 pub mod health;
 pub mod http;
+pub mod latency;
 pub mod log;
 pub mod pool;
 pub mod queue;

@@ -205,6 +205,10 @@ pub struct Shared {
     /// Every worker's mailbox (set once the workers exist): idle-connection
     /// takeover asks another worker through it.
     pub peers: std::sync::OnceLock<Vec<crate::runtime::mailbox::Mailbox<crate::proxy::Message>>>,
+    /// When the shared state was built (the process start, for the exporter's
+    /// uptime) and the wall clock then, in seconds since the epoch.
+    pub started: std::time::Instant,
+    pub started_wall: u64,
 }
 
 impl Shared {
@@ -260,6 +264,8 @@ impl Shared {
             tls,
             tls_handshake_failures: AtomicU64::new(0),
             peers: std::sync::OnceLock::new(),
+            started: std::time::Instant::now(),
+            started_wall: crate::mgmt::wall_us() / 1_000_000,
         })
     }
 

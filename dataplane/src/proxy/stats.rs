@@ -9,6 +9,8 @@
 
 use appliance_config::{Address, Backend, Config};
 
+use crate::proxy::latency::{Latency, Timings};
+
 /// Counters of one proxy (frontend or backend) or server on one worker.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -39,6 +41,14 @@ pub struct Counters {
     pub safe_cur: u64,
     pub used_cur: u64,
     pub need_est: u64,
+    /// Bytes from / to the client of the transactions that ended (`bin`, `bout`).
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Connect retries (`wretr`) and redispatches (`wredis`).
+    pub retries: u64,
+    pub redispatches: u64,
+    /// Latency histograms (backends and servers).
+    pub latency: Latency,
 }
 
 impl Counters {
@@ -82,7 +92,24 @@ impl Counters {
         self.safe_cur += o.safe_cur;
         self.used_cur += o.used_cur;
         self.need_est += o.need_est;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        self.retries += o.retries;
+        self.redispatches += o.redispatches;
+        self.latency.add(&o.latency);
     }
+}
+
+/// What [`WorkerStats::txn_end`] counts of a finished HTTP transaction.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TxnEnd {
+    pub backend: Option<usize>,
+    pub server: Option<usize>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub retries: u32,
+    pub redispatched: bool,
+    pub timings: Timings,
 }
 
 /// Everything one worker counts.
@@ -173,6 +200,28 @@ impl WorkerStats {
 
     pub fn denied(&mut self, fe: usize) {
         self.frontends[fe].denied += 1;
+    }
+
+    /// An HTTP transaction ended: its bytes, retries and (when it reached a server)
+    /// its timings.
+    pub fn txn_end(&mut self, fe: usize, t: &TxnEnd) {
+        let f = &mut self.frontends[fe];
+        f.bytes_in += t.bytes_in;
+        f.bytes_out += t.bytes_out;
+        let Some(be) = t.backend else { return };
+        let targets = [
+            Some(&mut self.backends[be]),
+            t.server.and_then(|s| self.servers[be].get_mut(s)),
+        ];
+        for c in targets.into_iter().flatten() {
+            c.bytes_in += t.bytes_in;
+            c.bytes_out += t.bytes_out;
+            c.retries += u64::from(t.retries);
+            c.redispatches += u64::from(t.redispatched);
+            if t.server.is_some() {
+                c.latency.observe(&t.timings);
+            }
+        }
     }
 
     /// Add another worker's counters into these.

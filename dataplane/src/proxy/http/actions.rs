@@ -4,9 +4,10 @@
 //! response, backend `http-response` rules before frontend ones.
 //!
 //! Owns: applying each action to the transaction's heads, and building the answers
-//! sluice gives itself (`return`, `redirect`, `deny`). Invariants: a rule's condition
+//! sluice gives itself (`return`, `redirect`, `deny`,
+//! `use-service prometheus-exporter`). Invariants: a rule's condition
 //! is evaluated against the head as modified by the rules before it; a final action
-//! (`allow`, `deny`, `return`, `redirect`) ends its rule set; a header rewrite that
+//! (`allow`, `deny`, `return`, `redirect`, `use-service`) ends its rule set; a header rewrite that
 //! would produce an invalid field is refused and answered with a 500, never sent.
 
 use std::io::Write;
@@ -15,6 +16,7 @@ use std::net::SocketAddr;
 use appliance_config::model::format::Format;
 use appliance_config::model::rules::{
     BackendRef, HttpAction, HttpReturn, HttpRule, NameMatch, Redirect, RedirectKind, ReturnBody,
+    Service,
 };
 use appliance_config::model::sample::Acl;
 
@@ -46,6 +48,8 @@ enum Flow {
         status: u16,
         close: bool,
     },
+    /// `use-service`: the service answers the request.
+    Service(Service),
 }
 
 /// What the rules may look at, fixed for the transaction.
@@ -134,8 +138,8 @@ pub async fn process_request<D: Driver>(s: &mut Session<D>, t: &mut Txn) -> Rout
     if matches!(flow, Flow::Continue | Flow::Stop) {
         flow = run_rules(&e, t, &mut s.vars, &fe.redirects, &fe.acls, false);
     }
-    if let Flow::Reply { status, close } = flow {
-        return Route::Replied(send_local(s, t, status, close).await);
+    if let Some(next) = answer(s, t, flow).await {
+        return Route::Replied(next);
     }
     if let Some(uri) = &fe.monitor_uri {
         if t.req.target() == uri.as_bytes() {
@@ -152,10 +156,9 @@ pub async fn process_request<D: Driver>(s: &mut Session<D>, t: &mut Txn) -> Rout
     t.backend = Some(be);
     let bcfg = &cfg.backends[be];
     let e = env(&w, s, Some(be), None);
-    if let Flow::Reply { status, close } =
-        run_rules(&e, t, &mut s.vars, &bcfg.http_request, &bcfg.acls, false)
-    {
-        return Route::Replied(send_local(s, t, status, close).await);
+    let flow = run_rules(&e, t, &mut s.vars, &bcfg.http_request, &bcfg.acls, false);
+    if let Some(next) = answer(s, t, flow).await {
+        return Route::Replied(next);
     }
     if let Some(ff) = fe.forwardfor.as_ref().or(bcfg.forwardfor.as_ref()) {
         add_forwarded_for(t, ff, e.src);
@@ -588,6 +591,7 @@ fn apply(e: &Env<'_>, t: &mut Txn, vars: &mut Vars, action: &HttpAction, rsp: bo
             };
         }
         HttpAction::Allow => return Flow::Stop,
+        HttpAction::UseService(svc) => return Flow::Service(*svc),
         HttpAction::SetStatus { status, reason } => {
             if rsp
                 && t.rsp
@@ -610,6 +614,32 @@ fn apply(e: &Env<'_>, t: &mut Txn, vars: &mut Vars, action: &HttpAction, rsp: bo
         HttpAction::UnsetVar(var) => vars.unset(var),
     }
     Flow::Continue
+}
+
+/// A request rule set's outcome: `Some` when sluice answered the request itself
+/// (`return`, `deny`, `redirect`, `use-service`), with what to do with the connection.
+async fn answer<D: Driver>(s: &mut Session<D>, t: &mut Txn, flow: Flow) -> Option<Next> {
+    match flow {
+        Flow::Continue | Flow::Stop => None,
+        Flow::Reply { status, close } => Some(send_local(s, t, status, close).await),
+        Flow::Service(Service::PrometheusExporter) => {
+            let shared = s.w.shared.clone();
+            let snaps = crate::mgmt::prometheus::gather(&shared).await;
+            let body = crate::mgmt::prometheus::render(&shared, &snaps, env!("CARGO_PKG_VERSION"));
+            let out = &mut t.out;
+            out.clear();
+            let _ = write!(
+                out,
+                "HTTP/1.1 200 OK\r\ncontent-type: {}\r\ncontent-length: {}\r\ncache-control: no-cache\r\n\r\n",
+                crate::mgmt::prometheus::CONTENT_TYPE,
+                body.len()
+            );
+            if t.req.method() != b"HEAD" {
+                out.extend_from_slice(body.as_bytes());
+            }
+            Some(send_local(s, t, 200, false).await)
+        }
+    }
 }
 
 /// Send the local answer in `t.out`; returns what to do with the connection.

@@ -369,7 +369,31 @@ impl<D: Driver> Session<D> {
         if t.t_end == 0 {
             t.t_end = clock::now_us();
         }
+        self.w
+            .stats
+            .borrow_mut()
+            .txn_end(self.fe, &txn_end(t, self.accept_us));
         crate::proxy::log::log_http(self, t);
+    }
+}
+
+/// What the counters keep of a finished transaction: HAProxy's `Tw`, `Tc`, `Tr`
+/// and `Ta` (from the request's first byte to the end).
+fn txn_end(t: &Txn, accept_us: u64) -> crate::proxy::stats::TxnEnd {
+    let between = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?));
+    crate::proxy::stats::TxnEnd {
+        backend: t.backend,
+        server: t.server,
+        bytes_in: t.bytes_in,
+        bytes_out: t.bytes_out,
+        retries: t.retries,
+        redispatched: t.redispatched,
+        timings: crate::proxy::latency::Timings {
+            queue: between(Some(t.t_head), t.t_queue),
+            connect: between(t.t_queue, t.t_connect),
+            response: between(t.t_connect, t.t_response),
+            total: t.t_end.saturating_sub(t.t_idle.max(accept_us)),
+        },
     }
 }
 
