@@ -681,3 +681,70 @@ fn show_backend_lists_backends() {
     let s = start(vec![a, b], "", &backends);
     assert_eq!(cli(&s.user, "show backend\n"), "# name\nbe\nother\n\n");
 }
+
+#[test]
+fn disable_enable_shutdown_frontend() {
+    let s = setup();
+    let status = || stat(&s.admin)["fe/FRONTEND"]["status"].clone();
+    for (sock, cmd, want) in [
+        (&s.user, "disable frontend fe", "Permission denied\n\n"),
+        (
+            &s.admin,
+            "disable frontend",
+            "A frontend name is expected.\n\n",
+        ),
+        (&s.admin, "disable frontend nope", "No such frontend.\n\n"),
+    ] {
+        assert_eq!(cli(sock, &format!("{cmd}\n")), want, "{cmd}");
+    }
+    // disable: new connections wait (in the backlog) until enabled.
+    assert_eq!(cli(&s.admin, "disable frontend fe\n"), "\n");
+    assert_eq!(
+        cli(&s.admin, "disable frontend fe\n"),
+        "All sockets are already disabled.\n\n"
+    );
+    assert_eq!(status(), "PAUSED");
+    // Nothing is served while disabled. HAProxy releases the port (connections are
+    // refused); sluice-specific: sluice keeps listening without accepting, so a
+    // connection waits in the backlog and is served once the frontend is enabled.
+    let mut waiting = Conn::try_connect(s.fe).ok();
+    if let Some(c) = waiting.as_mut() {
+        c.set_read_timeout(Duration::from_millis(400));
+        if c.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").is_ok() {
+            assert!(c.read_response("GET").is_err(), "served while disabled");
+        }
+    }
+    assert_eq!(is_sluice(), waiting.is_some(), "connect while disabled");
+    assert_eq!(cli(&s.admin, "enable frontend fe\n"), "\n");
+    if let Some(c) = waiting.as_mut() {
+        c.set_read_timeout(Duration::from_secs(5));
+        assert_eq!(c.read_response("GET").unwrap().status, 200);
+    }
+    let mut kept = Conn::connect(s.fe);
+    assert_eq!(kept.get("/").unwrap().status, 200);
+    assert_eq!(
+        cli(&s.admin, "enable frontend fe\n"),
+        "All sockets are already enabled.\n\n"
+    );
+    assert_eq!(status(), "OPEN");
+    assert_eq!(get_closed(s.fe, "/").status, 200);
+    // shutdown: the listeners close for good.
+    assert_eq!(cli(&s.admin, "shutdown frontend fe\n"), "\n");
+    assert_eq!(
+        cli(&s.admin, "shutdown frontend fe\n"),
+        "Frontend was already shut down.\n\n"
+    );
+    for verb in ["enable", "disable"] {
+        assert_eq!(
+            cli(&s.admin, &format!("{verb} frontend fe\n")),
+            format!("Frontend was previously shut down, cannot {verb}.\n\n")
+        );
+    }
+    assert_eq!(status(), "STOP");
+    assert!(
+        wait_until(Duration::from_secs(3), || Conn::try_connect(s.fe).is_err()),
+        "still accepting after shutdown"
+    );
+    // A connection accepted before goes on.
+    assert_eq!(kept.get("/").unwrap().status, 200);
+}

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use appliance_config::{Address, CliLevel};
 
 use super::stat::{Filter, Format};
-use super::{info, maxconn, stat, After, Cli, WorkerSnapshot};
+use super::{frontend, info, maxconn, stat, After, Cli, WorkerSnapshot};
 use crate::proxy::shared::ServerState;
 use crate::proxy::stats::{servers_conn, ConnRow};
 
@@ -28,8 +28,18 @@ const HELP: &[(&str, &str, CliLevel)] = &[
         CliLevel::User,
     ),
     (
+        "disable frontend <frontend>",
+        "temporarily disable specific frontend",
+        CliLevel::Admin,
+    ),
+    (
         "disable server (DEPRECATED)",
         "disable a server for maintenance (use 'set server' instead)",
+        CliLevel::Admin,
+    ),
+    (
+        "enable frontend <frontend>",
+        "re-enable specific frontend",
         CliLevel::Admin,
     ),
     (
@@ -106,6 +116,11 @@ const HELP: &[(&str, &str, CliLevel)] = &[
         "show stat [<px> <type> <sid>] [typed|json]",
         "report counters for each proxy and server",
         CliLevel::User,
+    ),
+    (
+        "shutdown frontend <frontend>",
+        "stop a specific frontend",
+        CliLevel::Admin,
     ),
     (
         "user",
@@ -223,6 +238,9 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
             None => unknown(w, *level),
         },
         ["show", "backend"] => show_backend(cli),
+        [verb @ ("disable" | "enable" | "shutdown"), "frontend", rest @ ..] if admin => {
+            frontend::frontend_admin(cli, verb, rest.first().copied())
+        }
         ["enable", "server", rest @ ..] if admin => match find_server(cli, rest.first().copied()) {
             Err(e) => e,
             Ok((b, s)) => {
@@ -254,9 +272,9 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
                 String::new()
             }
         }
-        ["set", "weight" | "server" | "maxconn", ..] | ["enable" | "disable", "server", ..] => {
-            DENIED.into()
-        }
+        ["set", "weight" | "server" | "maxconn", ..]
+        | ["enable" | "disable", "server" | "frontend", ..]
+        | ["shutdown", "frontend", ..] => DENIED.into(),
         _ => unknown(w, *level),
     };
     (answer, After::Continue)

@@ -4,9 +4,10 @@
 //! mailboxes, the start time), [`CliListener`], [`serve`] (one small thread per
 //! socket, one per connection, blocking std sockets: the CLI never runs on a worker)
 //! and [`WorkerSnapshot`] (what a worker reports of itself). Commands live in
-//! `commands`, `show info` in `info`, `set maxconn` in `maxconn`, `show stat` in `stat`,
-//! their typed and JSON formats in `typed`, and the Prometheus exporter (served by
-//! the workers, not the CLI) in `prometheus`.
+//! `commands`, `show info` in `info`, `set maxconn` in `maxconn`,
+//! `disable|enable|shutdown frontend` in `frontend`, `show stat` in `stat`, their
+//! typed and JSON formats in `typed`, and the Prometheus exporter (served by the
+//! workers, not the CLI) in `prometheus`.
 //!
 //! Protocol (HAProxy's): non-interactive by default — read one line, run its commands
 //! (separated by `;`), write each answer followed by an empty line, close. `prompt`
@@ -16,11 +17,13 @@
 //! Invariants: per-worker data is gathered (and reset, `clear counters all`) through
 //! the mailbox ([`Message::Snapshot`], [`Message::ClearCounters`])
 //! with a bounded wait, never by stopping traffic; a worker that does not answer in
-//! time is left out of the sums. Changes of state (weights, maintenance, maxconn) go through
-//! the [`Shared`] atomics that workers read on the request path. A socket's level
+//! time is left out of the sums. Changes of state (weights, maintenance, maxconn,
+//! frontends' states) go through the [`Shared`] atomics that workers read on the
+//! request path. A socket's level
 //! (`user`, `operator`, `admin`) is checked before any change.
 
 mod commands;
+mod frontend;
 mod info;
 mod maxconn;
 pub mod prometheus;

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use appliance_config::{Balance, Mode};
 
 use super::{typed, Cli};
-use crate::proxy::shared::ServerState;
+use crate::proxy::shared::{FeState, ServerState};
 use crate::proxy::stats::{Counters, WorkerStats};
 
 /// The columns of HAProxy 2.6's `show stat` (`-` separates the modules' counters).
@@ -291,10 +291,11 @@ fn rows(cli: &Cli, t: &WorkerStats, flt: Filter) -> Vec<Row> {
                 .set("ereq", c.invalid)
                 .set(
                     "status",
-                    if f.disabled || sh.is_stopping() {
-                        "STOP"
-                    } else {
-                        "OPEN"
+                    match sh.fe_state(i) {
+                        FeState::Stopped => "STOP",
+                        _ if sh.is_stopping() => "STOP",
+                        FeState::Paused => "PAUSED",
+                        FeState::Open => "OPEN",
                     },
                 )
                 .set("pid", 1)

@@ -42,6 +42,7 @@ use crate::logsink::LogSink;
 use crate::runtime::{self, clock, mailbox::Inbox, Executor, Timer};
 use crate::tls::MaybeTls;
 pub use backend::BackendRt;
+use shared::FeState;
 pub use shared::Shared;
 use stats::WorkerStats;
 
@@ -59,6 +60,8 @@ pub enum Message {
     /// `clear counters all`: zero the worker's traffic counters (not its gauges),
     /// then run the closure (the CLI waits for it).
     ClearCounters(Box<dyn FnOnce() + Send>),
+    /// A frontend's administrative state changed: the accept loops re-read it.
+    WakeAcceptLoops,
     /// Another worker asks for an idle connection to `server` of `backend`
     /// (`tune.idle-pool.shared`, see [`takeover`]).
     TakeIdle {
@@ -310,14 +313,33 @@ async fn accept_loop<D: Driver>(w: Rc<Worker<D>>, fe: usize, bind: usize, listen
     let mut recheck = Timer::new();
     loop {
         let stopping = w.shared.is_stopping();
+        match w.shared.fe_state(fe) {
+            // `shutdown frontend`: the listener closes when this loop returns.
+            FeState::Stopped => return,
+            // `disable frontend`: accept nothing (connections wait in the backlog)
+            // until enabled, shut down or stopping.
+            FeState::Paused if !stopping => {
+                std::future::poll_fn(|cx| {
+                    if w.shared.fe_state(fe) != FeState::Paused || w.shared.is_stopping() {
+                        return Poll::Ready(());
+                    }
+                    w.accept_waiters.borrow_mut().push(cx.waker().clone());
+                    Poll::Pending
+                })
+                .await;
+                continue;
+            }
+            _ => {}
+        }
         let accepted = std::future::poll_fn(|cx| match listener.poll_accept(cx) {
             Poll::Ready(r) => Poll::Ready(Some(r)),
             // Stopping: the queue is drained, leave.
             Poll::Pending if stopping => Poll::Ready(None),
             Poll::Pending => {
-                // A soft stop wakes this loop through `wake_accept_loops`.
+                // A soft stop or a change of the frontend's state (CLI) wakes this
+                // loop through `wake_accept_loops`.
                 w.accept_waiters.borrow_mut().push(cx.waker().clone());
-                if w.shared.is_stopping() {
+                if w.shared.is_stopping() || w.shared.fe_state(fe) != FeState::Open {
                     return Poll::Ready(None);
                 }
                 Poll::Pending
@@ -516,6 +538,7 @@ pub fn run_worker<D: Driver>(
                         reply,
                     } => takeover::answer(&w, backend, server, sni_key, first, reply),
                     Message::Run(f) => f(&w.stats.borrow()),
+                    Message::WakeAcceptLoops => w.wake_accept_loops(),
                     Message::ClearCounters(done) => {
                         w.stats.borrow_mut().clear();
                         done();

@@ -7,7 +7,7 @@
 //!   the operator (CLI) alone; readers combine them in [`ServerState::usable`];
 //! - per-request statistics are per worker (see `stats`), not here.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use appliance_config::Config;
@@ -102,6 +102,32 @@ impl ServerState {
     }
 }
 
+/// A frontend's administrative state (the CLI's `disable|enable|shutdown frontend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FeState {
+    /// Accepting.
+    Open = 0,
+    /// Not accepting: connections wait in the listeners' backlogs.
+    Paused = 1,
+    /// Listeners closed for good (also a `disabled` frontend).
+    Stopped = 2,
+}
+
+impl Shared {
+    pub fn fe_state(&self, fe: usize) -> FeState {
+        match self.fe_state[fe].load(Ordering::Acquire) {
+            0 => FeState::Open,
+            1 => FeState::Paused,
+            _ => FeState::Stopped,
+        }
+    }
+
+    pub fn set_fe_state(&self, fe: usize, s: FeState) {
+        self.fe_state[fe].store(s as u8, Ordering::Release);
+    }
+}
+
 /// Connection counts of a frontend or the whole process.
 #[derive(Debug, Default)]
 pub struct ProxyCounts {
@@ -180,6 +206,8 @@ pub struct Shared {
     pub servers: Vec<Vec<Arc<ServerState>>>,
     /// One per frontend.
     pub frontends: Vec<ProxyCounts>,
+    /// One per frontend: [`FeState`] as set by `disable|enable|shutdown frontend`.
+    pub fe_state: Vec<AtomicU8>,
     /// Requests waiting for a server slot, one queue per backend.
     pub queues: Vec<Arc<crate::proxy::queue::BackendQueue>>,
     /// Round-robin tickets, one per backend (shared by every worker's balancer).
@@ -243,6 +271,18 @@ impl Shared {
             .iter()
             .map(|f| ProxyCounts::with_limit(f.maxconn.unwrap_or(maxconn)))
             .collect();
+        let fe_state = config
+            .frontends
+            .iter()
+            .map(|f| {
+                let s = if f.disabled {
+                    FeState::Stopped
+                } else {
+                    FeState::Open
+                };
+                AtomicU8::new(s as u8)
+            })
+            .collect();
         let rr_tickets = config
             .backends
             .iter()
@@ -255,6 +295,7 @@ impl Shared {
             config,
             servers,
             frontends,
+            fe_state,
             process: ProxyCounts::with_limit(maxconn),
             maxconn,
             nbthread,
