@@ -4,10 +4,10 @@
 //! response, backend `http-response` rules before frontend ones.
 //!
 //! Owns: applying each action to the transaction's heads, and building the answers
-//! sluice gives itself (`return`, `redirect`, `deny`,
-//! `use-service prometheus-exporter`). Invariants: a rule's condition
-//! is evaluated against the head as modified by the rules before it; a final action
-//! (`allow`, `deny`, `return`, `redirect`, `use-service`) ends its rule set; a header rewrite that
+//! sluice gives itself (`return`, `redirect`, `deny`, `use-service
+//! prometheus-exporter`). Invariants: a rule's condition is evaluated against the
+//! head as modified by the rules before it; a final action (`allow`, `deny`,
+//! `return`, `redirect`, `use-service`) ends its rule set; a header rewrite that
 //! would produce an invalid field is refused and answered with a 500, never sent.
 
 use std::io::Write;
