@@ -231,7 +231,7 @@ pub async fn serve<D: Driver>(
         return Poll::Pending;
     })
     .await;
-    crate::proxy::http::exchange::release_upstreams(&w, &ctx.upstreams);
+    crate::proxy::http::upstreams::release_upstreams(&w, &ctx.upstreams);
     let resets = guard.stream_errors.get();
     if resets > 0 {
         log(

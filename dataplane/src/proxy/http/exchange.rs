@@ -14,7 +14,6 @@
 
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::Poll;
 
 use tokio::io::AsyncWrite;
@@ -23,13 +22,14 @@ use appliance_config::{HttpConnMode, HttpReuse};
 
 use crate::buf::IoBuf;
 use crate::h1::{parse_response, BodyDecoder, BodyKind, Parsed};
-use crate::h2::back::{Take, Upstreams};
+use crate::h2::back::Take;
 use crate::io::{Driver, Stream};
 use crate::lb::LbKey;
 use crate::proxy::backend::{EstablishError, Established, ServerSlot};
 use crate::proxy::http::pump::{BodyPump, PumpError};
 use crate::proxy::http::session::{Next, Session};
 use crate::proxy::http::txn::{TermState, Txn};
+use crate::proxy::http::upstreams::{home_set, own_upstreams, speak_h2};
 use crate::proxy::http::{actions, headers};
 use crate::proxy::pool::{ConnState, InUse, Release};
 use crate::proxy::view::View;
@@ -87,8 +87,6 @@ enum Acquired<S> {
     Fail(u16, TermState),
 }
 
-/// Get a server and a connection to it: the session's own connection to that
-/// server first, then an idle one allowed by `http-reuse`, else a new one.
 /// The SNI for TLS server `server`: its `sni` expression, else the request's Host
 /// without its port (`None` for clear servers, or when there is no name).
 pub fn server_sni<D: Driver>(s: &Session<D>, t: &Txn, be: usize, server: usize) -> Option<String> {
@@ -140,6 +138,10 @@ pub fn connect_failed<D: Driver>(w: &Worker<D>, be: usize, server: usize, e: &st
     }
 }
 
+/// Get a server and a connection to it: a stream on an HTTP/2 connection of the
+/// session or of the worker, the session's own connection (`http-reuse never`),
+/// an idle one allowed by `http-reuse`, one taken over from another worker, else a
+/// new one.
 async fn acquire<D: Driver>(
     s: &mut Session<D>,
     t: &mut Txn,
@@ -296,93 +298,6 @@ async fn acquire<D: Driver>(
             Acquired::Fail(503, TermState(b'S', b'C'))
         }
     }
-}
-
-/// A fresh server connection speaks HTTP/2 when the server says `proto h2`, or
-/// TLS settled on `h2` by ALPN: start HTTP/2 on it, keep it in the session's
-/// upstreams, and return a virtual connection for this request's stream.
-pub async fn speak_h2<D: Driver>(
-    s: &mut Session<D>,
-    be: usize,
-    server: usize,
-    sni_key: u64,
-    stream: MaybeTls<D::Stream>,
-) -> Result<MaybeTls<D::Stream>, ()> {
-    let cfg = &s.w.shared.config.backends[be].servers[server];
-    let h2 = cfg.proto.as_deref() == Some("h2") || stream.alpn() == Some(&b"h2"[..]);
-    if !h2 {
-        return Ok(stream);
-    }
-    let addrs = (s.client.peer_addr(), s.client.local_addr());
-    let tls = stream.is_tls();
-    let w = s.w.clone();
-    let tmo = w.shared.config.backends[be].timeouts.connect;
-    let opened = crate::runtime::timeout(
-        tmo,
-        crate::h2::back::connect(
-            stream,
-            &w.shared.config.global.tune.h2,
-            w.limits.max_head_bytes,
-            tls,
-        ),
-    )
-    .await;
-    let ups = match own_upstreams(s, be) {
-        Some(own) => home_set(
-            w.backends[be].config().http_reuse,
-            &own,
-            &w.backends[be].h2_shared,
-        ),
-        None => Default::default(),
-    };
-    match opened {
-        Ok(Ok(opened)) => Ok(MaybeTls::Virtual(
-            ups.attach(opened, be, server, sni_key, w.limits, addrs),
-        )),
-        _ => {
-            ups.abandon(be, server, sni_key);
-            Err(())
-        }
-    }
-}
-
-/// The session's own set of HTTP/2 server connections (made on first use), or
-/// `None` when the backend has no HTTP/2 server.
-fn own_upstreams<D: Driver>(s: &mut Session<D>, be: usize) -> Option<Rc<Upstreams>> {
-    if !speaks_h2(s.w.backends[be].config()) {
-        return None;
-    }
-    Some(s.upstreams.get_or_insert_with(Default::default).clone())
-}
-
-/// At the end of a session: its own HTTP/2 server connections join the worker's
-/// shared sets (`safe`: reusable by later requests of other sessions), or close
-/// (`never`).
-pub fn release_upstreams<D: Driver>(w: &Worker<D>, own: &Upstreams) {
-    own.hand_over(|be| {
-        let bert = &w.backends[be];
-        (bert.config().http_reuse != HttpReuse::Never).then_some(&*bert.h2_shared)
-    });
-}
-
-/// Where a new HTTP/2 server connection lives: shared by the worker's sessions at
-/// once with `aggressive|always`, private to its session with `never|safe`
-/// (HAProxy: a multiplexed connection with streams in flight serves its session).
-fn home_set(mode: HttpReuse, own: &Rc<Upstreams>, shared: &Rc<Upstreams>) -> Rc<Upstreams> {
-    match mode {
-        HttpReuse::Aggressive | HttpReuse::Always => shared.clone(),
-        HttpReuse::Never | HttpReuse::Safe => own.clone(),
-    }
-}
-
-/// Whether a backend has servers that speak (or may choose) HTTP/2.
-fn speaks_h2(cfg: &appliance_config::Backend) -> bool {
-    cfg.servers.iter().any(|s| {
-        s.proto.as_deref() == Some("h2")
-            || s.tls
-                .as_ref()
-                .is_some_and(|t| t.alpn.iter().any(|a| a == "h2"))
-    })
 }
 
 /// Why the response head could not be obtained.

@@ -1,6 +1,7 @@
 //! HTTP mode: the session loop ([`session`]), a transaction's state ([`txn`]), rules
 //! and routing ([`actions`]), the server exchange ([`exchange`]), body streaming
-//! ([`pump`]), header hygiene ([`headers`]) and locally generated replies ([`reply`]).
+//! ([`pump`]), header hygiene ([`headers`]), locally generated replies ([`reply`]) and
+//! the HTTP/2 server connections a session uses ([`upstreams`]).
 
 pub mod actions;
 pub mod exchange;
@@ -9,3 +10,4 @@ pub mod pump;
 pub mod reply;
 pub mod session;
 pub mod txn;
+pub mod upstreams;

@@ -172,7 +172,7 @@ async fn run<D: Driver>(mut s: Session<D>) {
     // An HTTP/2 client's streams share their connection's set: it is handed over
     // when the connection ends (`h2::front`).
     if let (Some(own), None) = (s.upstreams.take(), &s.h2) {
-        exchange::release_upstreams(&s.w, &own);
+        crate::proxy::http::upstreams::release_upstreams(&s.w, &own);
     }
     if s.client.is_tls() {
         // Flush what rustls still holds and say `close_notify`, briefly.
