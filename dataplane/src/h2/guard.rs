@@ -72,8 +72,6 @@ impl Flood {
 #[derive(Default)]
 pub struct GuardState {
     tripped: Cell<Option<Flood>>,
-    /// A GOAWAY we sent, with its error code (the last one).
-    pub goaway_sent: Cell<Option<u32>>,
     /// RST_STREAM frames we sent with an error (not NO_ERROR or CANCEL): streams
     /// ended for the client's protocol errors, logged when the connection ends.
     pub stream_errors: Cell<u32>,
@@ -120,10 +118,6 @@ impl<IO> Guarded<IO> {
             },
             state,
         )
-    }
-
-    pub fn get_ref(&self) -> &IO {
-        &self.io
     }
 
     /// Account one incoming frame header; `Some` when it passes a limit.
@@ -179,7 +173,6 @@ fn on_tx(state: &GuardState, seen: Seen<'_>) {
         kind::GOAWAY if bytes.len() >= 8 => {
             let code = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
             let debug = &bytes[8..];
-            state.goaway_sent.set(Some(code));
             counters::bump(|c| count_goaway(c, code, debug, state.tripped()));
         }
         kind::RST_STREAM if bytes.len() == 4 => {
