@@ -748,3 +748,45 @@ fn disable_enable_shutdown_frontend() {
     // A connection accepted before goes on.
     assert_eq!(kept.get("/").unwrap().status, 200);
 }
+
+#[test]
+fn show_errors_captures_invalid_request() {
+    let s = setup();
+    // Operator level at least, as in HAProxy.
+    assert_eq!(cli(&s.user, "show errors\n"), "Permission denied\n\n");
+    let before = cli(&s.admin, "show errors\n");
+    assert!(before.starts_with("Total events captured on ["), "{before}");
+    assert!(!before.contains("invalid request"), "{before}");
+    let r = common::client::raw(s.fe, b"GET / HTTP/1.1\r\nhost: x\r\nba d: x\r\n\r\n").unwrap();
+    assert_eq!(r.status, 400);
+    let ok = wait_until(Duration::from_secs(3), || {
+        cli(&s.admin, "show errors\n").contains("invalid request")
+    });
+    assert!(ok, "no capture");
+    let out = cli(&s.admin, "show errors\n");
+    assert!(out.contains("] frontend fe (#"), "{out}");
+    assert!(out.contains("): invalid request\n"), "{out}");
+    assert!(out.contains("error at position "), "{out}");
+    // The dump: offsets, then the bytes with CR LF escaped.
+    assert!(out.contains("  00000  GET / HTTP/1.1\\r\\n\n"), "{out}");
+    assert!(out.contains("ba d: x\\r\\n\n"), "{out}");
+    for (args, shown) in [
+        ("fe", true),
+        ("fe request", true),
+        ("fe response", false),
+        ("-1 request", true),
+        ("-1 response", false),
+        ("be", false),
+    ] {
+        let o = cli(&s.admin, &format!("show errors {args}\n"));
+        assert!(o.starts_with("Total events captured on ["), "{args}: {o}");
+        assert_eq!(o.contains("invalid request"), shown, "{args}: {o}");
+    }
+    assert_eq!(cli(&s.admin, "show errors nope\n"), "No such proxy.\n\n");
+    // sluice-specific: the parser's cause and the worker in the info line.
+    if is_sluice() {
+        assert!(out.contains(", worker #"), "{out}");
+        assert!(out.contains(", cause "), "{out}");
+        assert!(out.contains("Total events captured on [") && out.contains("] : 1\n"));
+    }
+}

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use appliance_config::{Address, CliLevel};
 
 use super::stat::{Filter, Format};
-use super::{frontend, info, maxconn, stat, After, Cli, WorkerSnapshot};
+use super::{errors, frontend, info, maxconn, stat, After, Cli, WorkerSnapshot};
 use crate::proxy::shared::ServerState;
 use crate::proxy::stats::{servers_conn, ConnRow};
 
@@ -96,6 +96,11 @@ const HELP: &[(&str, &str, CliLevel)] = &[
         "show cli level",
         "display the level of the current CLI session",
         CliLevel::User,
+    ),
+    (
+        "show errors [<px>] [request|response]",
+        "report last request and/or response errors for each proxy",
+        CliLevel::Operator,
     ),
     (
         "show info [typed|json]",
@@ -217,6 +222,8 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
         ["show", "servers", "conn", rest @ ..] if rest.len() <= 1 => {
             show_servers_conn(cli, rest.first().copied())
         }
+        ["show", "errors", ..] if *level < CliLevel::Operator => DENIED.into(),
+        ["show", "errors", rest @ ..] => errors::show_errors(cli, rest),
         ["show", "activity"] => show_activity(&cli.gather()),
         ["debug", "counters", rest @ ..] if rest.iter().all(|r| *r == "show") => {
             debug_counters(&cli.gather())

@@ -5,7 +5,7 @@
 //! socket, one per connection, blocking std sockets: the CLI never runs on a worker)
 //! and [`WorkerSnapshot`] (what a worker reports of itself). Commands live in
 //! `commands`, `show info` in `info`, `set maxconn` in `maxconn`,
-//! `disable|enable|shutdown frontend` in `frontend`, `show stat` in `stat`, their
+//! `disable|enable|shutdown frontend` in `frontend`, `show errors` in `errors`, `show stat` in `stat`, their
 //! typed and JSON formats in `typed`, and the Prometheus exporter (served by the
 //! workers, not the CLI) in `prometheus`.
 //!
@@ -23,6 +23,7 @@
 //! (`user`, `operator`, `admin`) is checked before any change.
 
 mod commands;
+mod errors;
 mod frontend;
 mod info;
 mod maxconn;
@@ -77,6 +78,8 @@ pub struct WorkerSnapshot {
     pub takeovers: u64,
     /// `show servers conn` rows: `conns[backend][server]`, this worker's view.
     pub conns: Vec<Vec<ConnRow>>,
+    /// `show errors`: the worker's last invalid request (`true`) and response.
+    pub errors: Vec<(bool, crate::proxy::CapturedError)>,
 }
 
 /// What every CLI connection shares.
