@@ -790,3 +790,51 @@ fn show_errors_captures_invalid_request() {
         assert!(out.contains("Total events captured on [") && out.contains("] : 1\n"));
     }
 }
+
+#[test]
+fn show_pools_lists_pools_and_total() {
+    let s = setup();
+    assert_eq!(get_closed(s.fe, "/").status, 200);
+    let out = cli(&s.user, "show pools\n");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0], "Dumping pools usage. Use SIGQUIT to flush them.",
+        "{out}"
+    );
+    let pools: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("  - Pool "))
+        .collect();
+    assert!(!pools.is_empty(), "{out}");
+    for p in &pools {
+        assert!(
+            p.contains(" bytes) : ") && p.contains(" allocated (") && p.contains(" used"),
+            "{p}"
+        );
+    }
+    let total = lines.iter().find(|l| l.starts_with("Total: ")).expect(&out);
+    assert!(
+        total.contains(" pools, ") && total.contains(" bytes allocated, "),
+        "{total}"
+    );
+    // sluice-specific: its three pools; a request went through, so the I/O buffer
+    // pool has allocated buffers, and the figures add up to the total.
+    if is_sluice() {
+        let field = |l: &str, after: &str| -> usize {
+            let rest = &l[l.find(after).unwrap() + after.len()..];
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        assert_eq!(pools.len(), 3, "{out}");
+        for (p, name) in pools.iter().zip(["buffer", "txn", "h2_pipe"]) {
+            assert!(p.starts_with(&format!("  - Pool {name} (")), "{p}");
+        }
+        assert!(field(pools[0], " : ") >= 1, "{out}");
+        let sum: usize = pools.iter().map(|p| field(p, "allocated (")).sum();
+        assert_eq!(field(total, "pools, "), sum, "{out}");
+    }
+}

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use appliance_config::{Address, CliLevel};
 
 use super::stat::{Filter, Format};
-use super::{errors, frontend, info, maxconn, stat, After, Cli, WorkerSnapshot};
+use super::{errors, frontend, info, maxconn, pools, stat, After, Cli, WorkerSnapshot};
 use crate::proxy::shared::ServerState;
 use crate::proxy::stats::{servers_conn, ConnRow};
 
@@ -105,6 +105,11 @@ const HELP: &[(&str, &str, CliLevel)] = &[
     (
         "show info [typed|json]",
         "report information about the running process",
+        CliLevel::User,
+    ),
+    (
+        "show pools",
+        "report information about the memory pools usage",
         CliLevel::User,
     ),
     (
@@ -224,6 +229,10 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
         }
         ["show", "errors", ..] if *level < CliLevel::Operator => DENIED.into(),
         ["show", "errors", rest @ ..] => errors::show_errors(cli, rest),
+        ["show", "pools"] => {
+            let snaps = cli.gather();
+            pools::format_pools(&pools::sum(&snaps), snaps.len())
+        }
         ["show", "activity"] => show_activity(&cli.gather()),
         ["debug", "counters", rest @ ..] if rest.iter().all(|r| *r == "show") => {
             debug_counters(&cli.gather())

@@ -565,6 +565,7 @@ pub fn run_worker<D: Driver>(
                         takeovers: takeover::count(),
                         conns: w.backends.iter().map(|b| b.conn_rows()).collect(),
                         errors: w.captured_errors(),
+                        pools: crate::mgmt::worker_pools(),
                     }),
                 }
             }
