@@ -124,7 +124,7 @@ pub(crate) fn format_errors(now_us: u64, shown: &[Shown<'_>]) -> String {
         let what = if s.request { "request" } else { "response" };
         let _ = write!(
             out,
-            "\n[{}] {kind} {} (#{}): invalid {what}\n",
+            " \n[{}] {kind} {} (#{}): invalid {what}\n",
             date(e.wall_us),
             s.name,
             s.id
@@ -136,7 +136,7 @@ pub(crate) fn format_errors(now_us: u64, shown: &[Shown<'_>]) -> String {
         );
         let _ = writeln!(
             out,
-            "  len {}, error at position {} :\n",
+            "  len {}, error at position {} :\n  ",
             e.bytes.len(),
             e.offset
         );
@@ -213,11 +213,11 @@ mod tests {
         let out = format_errors(1_700_000_001_000_000, &shown);
         assert_eq!(
             out,
-            "Total events captured on [14/Nov/2023:22:13:21.000] : 1\n\
+            "Total events captured on [14/Nov/2023:22:13:21.000] : 1\n \
              \n\
              [14/Nov/2023:22:13:20.123] frontend fe (#2): invalid request\n  \
              backend <NONE> (#-1), server <NONE> (#-1), worker #1, cause bad header name\n  \
-             len 28, error at position 16 :\n\
+             len 28, error at position 16 :\n  \
              \n  \
              00000  GET / HTTP/1.1\\r\\n\n  \
              00016  ba d: x\\x01\\r\\n\n  \

@@ -4,7 +4,7 @@
 //! thread: the pools are thread-local) and [`format_pools`]. The pools: `buffer`
 //! (the I/O buffers, `buf.rs`), `txn` (HTTP transactions, `proxy/http/txn.rs`) and
 //! `h2_pipe` (the HTTP/2 pipes' spare direction buffers, `h2/pipe.rs`; a pipe's
-//! buffer in use grows in place and is not counted, so its `used` is always 0).
+//! buffer in use grows in place and is not counted: all are spares).
 
 use std::fmt::Write as _;
 
@@ -62,28 +62,31 @@ pub(crate) fn sum(snaps: &[WorkerSnapshot]) -> Vec<PoolRow> {
     out
 }
 
-/// HAProxy's `show pools` answer: the header, a line per pool, the total.
+/// HAProxy's `show pools` answer: the header, a line per pool, the total. As in
+/// HAProxy, `used` counts the objects kept in the per-thread caches (here: a
+/// worker's spares), shown apart as `~N by thread caches`; `needed_avg` is what is
+/// in use now.
 pub(crate) fn format_pools(rows: &[PoolRow], workers: usize) -> String {
     let mut out = String::from("Dumping pools usage. Use SIGQUIT to flush them.\n");
-    let (mut bytes, mut used_bytes) = (0, 0);
+    let (mut bytes, mut cached_bytes) = (0, 0);
     for r in rows {
+        let cached = r.allocated.saturating_sub(r.used);
         let _ = writeln!(
             out,
-            "  - Pool {} ({} bytes) : {} allocated ({} bytes), {} used, needed_avg {}, 0 failures, {} users",
+            "  - Pool {} ({} bytes) : {} allocated ({} bytes), {} used (~{cached} by thread caches), needed_avg {}, 0 failures, {workers} users",
             r.name,
             r.size,
             r.allocated,
             r.allocated * r.size,
+            r.allocated,
             r.used,
-            r.used,
-            workers
         );
         bytes += r.allocated * r.size;
-        used_bytes += r.used * r.size;
+        cached_bytes += cached * r.size;
     }
     let _ = writeln!(
         out,
-        "Total: {} pools, {bytes} bytes allocated, {used_bytes} used.",
+        "Total: {} pools, {bytes} bytes allocated, {bytes} used (~{cached_bytes} by thread caches).",
         rows.len()
     );
     out
@@ -113,9 +116,9 @@ mod tests {
         assert_eq!(
             format_pools(&rows, 2),
             "Dumping pools usage. Use SIGQUIT to flush them.\n  \
-             - Pool buffer (16384 bytes) : 4 allocated (65536 bytes), 2 used, needed_avg 2, 0 failures, 2 users\n  \
-             - Pool txn (100 bytes) : 3 allocated (300 bytes), 1 used, needed_avg 1, 0 failures, 2 users\n\
-             Total: 2 pools, 65836 bytes allocated, 32868 used.\n"
+             - Pool buffer (16384 bytes) : 4 allocated (65536 bytes), 4 used (~2 by thread caches), needed_avg 2, 0 failures, 2 users\n  \
+             - Pool txn (100 bytes) : 3 allocated (300 bytes), 3 used (~2 by thread caches), needed_avg 1, 0 failures, 2 users\n\
+             Total: 2 pools, 65836 bytes allocated, 65836 used (~32968 by thread caches).\n"
         );
     }
 
