@@ -748,3 +748,98 @@ fn disable_enable_shutdown_frontend() {
     // A connection accepted before goes on.
     assert_eq!(kept.get("/").unwrap().status, 200);
 }
+
+#[test]
+fn show_errors_captures_invalid_request() {
+    let s = setup();
+    // Operator level at least, as in HAProxy.
+    assert_eq!(cli(&s.user, "show errors\n"), "Permission denied\n\n");
+    let before = cli(&s.admin, "show errors\n");
+    assert!(before.starts_with("Total events captured on ["), "{before}");
+    assert!(!before.contains("invalid request"), "{before}");
+    let r = common::client::raw(s.fe, b"GET / HTTP/1.1\r\nhost: x\r\nba d: x\r\n\r\n").unwrap();
+    assert_eq!(r.status, 400);
+    let ok = wait_until(Duration::from_secs(3), || {
+        cli(&s.admin, "show errors\n").contains("invalid request")
+    });
+    assert!(ok, "no capture");
+    let out = cli(&s.admin, "show errors\n");
+    assert!(out.contains("] frontend fe (#"), "{out}");
+    assert!(out.contains("): invalid request\n"), "{out}");
+    assert!(out.contains("error at position "), "{out}");
+    // The dump: offsets, then the bytes with CR LF escaped.
+    assert!(out.contains("  00000  GET / HTTP/1.1\\r\\n\n"), "{out}");
+    // HAProxy's blank lines hold spaces: one after the total, two before the dump.
+    assert!(out.contains("] : 1\n \n["), "{out}");
+    assert!(out.contains(" :\n  \n  00000  GET"), "{out}");
+    assert!(out.contains("ba d: x\\r\\n\n"), "{out}");
+    for (args, shown) in [
+        ("fe", true),
+        ("fe request", true),
+        ("fe response", false),
+        ("-1 request", true),
+        ("-1 response", false),
+        ("be", false),
+    ] {
+        let o = cli(&s.admin, &format!("show errors {args}\n"));
+        assert!(o.starts_with("Total events captured on ["), "{args}: {o}");
+        assert_eq!(o.contains("invalid request"), shown, "{args}: {o}");
+    }
+    assert_eq!(cli(&s.admin, "show errors nope\n"), "No such proxy.\n\n");
+    // sluice-specific: the parser's cause and the worker in the info line.
+    if is_sluice() {
+        assert!(out.contains(", worker #"), "{out}");
+        assert!(out.contains(", cause "), "{out}");
+        assert!(out.contains("Total events captured on [") && out.contains("] : 1\n"));
+    }
+}
+
+#[test]
+fn show_pools_lists_pools_and_total() {
+    let s = setup();
+    assert_eq!(get_closed(s.fe, "/").status, 200);
+    let out = cli(&s.user, "show pools\n");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0], "Dumping pools usage. Use SIGQUIT to flush them.",
+        "{out}"
+    );
+    let pools: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("  - Pool "))
+        .collect();
+    assert!(!pools.is_empty(), "{out}");
+    for p in &pools {
+        assert!(
+            p.contains(" bytes) : ")
+                && p.contains(" allocated (")
+                && p.contains(" by thread caches), needed_avg "),
+            "{p}"
+        );
+    }
+    let total = lines.iter().find(|l| l.starts_with("Total: ")).expect(&out);
+    assert!(
+        total.contains(" pools, ") && total.contains(" bytes allocated, "),
+        "{total}"
+    );
+    // sluice-specific: its three pools; a request went through, so the I/O buffer
+    // pool has allocated buffers, and the figures add up to the total.
+    if is_sluice() {
+        let field = |l: &str, after: &str| -> usize {
+            let rest = &l[l.find(after).unwrap() + after.len()..];
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        assert_eq!(pools.len(), 3, "{out}");
+        for (p, name) in pools.iter().zip(["buffer", "txn", "h2_pipe"]) {
+            assert!(p.starts_with(&format!("  - Pool {name} (")), "{p}");
+        }
+        assert!(field(pools[0], " : ") >= 1, "{out}");
+        let sum: usize = pools.iter().map(|p| field(p, "allocated (")).sum();
+        assert_eq!(field(total, "pools, "), sum, "{out}");
+    }
+}

@@ -39,6 +39,11 @@ thread_local! {
     static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// `show pools`: spare direction buffers kept on this worker, and their capacity.
+pub fn spare_stats() -> (usize, usize) {
+    SPARE.with(|s| (s.borrow().len(), SPARE_CAP))
+}
+
 pub(crate) fn take_buf() -> Vec<u8> {
     SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default()
 }

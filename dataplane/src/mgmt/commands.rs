@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use appliance_config::{Address, CliLevel};
 
 use super::stat::{Filter, Format};
-use super::{frontend, info, maxconn, stat, After, Cli, WorkerSnapshot};
+use super::{errors, frontend, info, maxconn, pools, stat, After, Cli, WorkerSnapshot};
 use crate::proxy::shared::ServerState;
 use crate::proxy::stats::{servers_conn, ConnRow};
 
@@ -98,8 +98,18 @@ const HELP: &[(&str, &str, CliLevel)] = &[
         CliLevel::User,
     ),
     (
+        "show errors [<px>] [request|response]",
+        "report last request and/or response errors for each proxy",
+        CliLevel::Operator,
+    ),
+    (
         "show info [typed|json]",
         "report information about the running process",
+        CliLevel::User,
+    ),
+    (
+        "show pools",
+        "report information about the memory pools usage",
         CliLevel::User,
     ),
     (
@@ -216,6 +226,12 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
         }
         ["show", "servers", "conn", rest @ ..] if rest.len() <= 1 => {
             show_servers_conn(cli, rest.first().copied())
+        }
+        ["show", "errors", ..] if *level < CliLevel::Operator => DENIED.into(),
+        ["show", "errors", rest @ ..] => errors::show_errors(cli, rest),
+        ["show", "pools"] => {
+            let snaps = cli.gather();
+            pools::format_pools(&pools::sum(&snaps), snaps.len())
         }
         ["show", "activity"] => show_activity(&cli.gather()),
         ["debug", "counters", rest @ ..] if rest.iter().all(|r| *r == "show") => {

@@ -5,7 +5,7 @@
 //! socket, one per connection, blocking std sockets: the CLI never runs on a worker)
 //! and [`WorkerSnapshot`] (what a worker reports of itself). Commands live in
 //! `commands`, `show info` in `info`, `set maxconn` in `maxconn`,
-//! `disable|enable|shutdown frontend` in `frontend`, `show stat` in `stat`, their
+//! `disable|enable|shutdown frontend` in `frontend`, `show errors` in `errors`, `show pools` in `pools`, `show stat` in `stat`, their
 //! typed and JSON formats in `typed`, and the Prometheus exporter (served by the
 //! workers, not the CLI) in `prometheus`.
 //!
@@ -23,9 +23,11 @@
 //! (`user`, `operator`, `admin`) is checked before any change.
 
 mod commands;
+mod errors;
 mod frontend;
 mod info;
 mod maxconn;
+mod pools;
 pub mod prometheus;
 mod stat;
 mod typed;
@@ -38,6 +40,8 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use appliance_config::CliLevel;
+
+pub use pools::worker_pools;
 
 use crate::io::DriverCounters;
 use crate::proxy::stats::{ConnRow, WorkerStats};
@@ -77,6 +81,10 @@ pub struct WorkerSnapshot {
     pub takeovers: u64,
     /// `show servers conn` rows: `conns[backend][server]`, this worker's view.
     pub conns: Vec<Vec<ConnRow>>,
+    /// `show errors`: the worker's last invalid request (`true`) and response.
+    pub errors: Vec<(bool, crate::proxy::CapturedError)>,
+    /// `show pools`: the worker's object pools.
+    pub pools: Vec<pools::PoolRow>,
 }
 
 /// What every CLI connection shares.

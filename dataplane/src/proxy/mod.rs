@@ -185,6 +185,17 @@ impl<D: Driver> Worker<D> {
         });
     }
 
+    /// The last invalid request (`true`) and response captured, for `show errors`.
+    pub fn captured_errors(&self) -> Vec<(bool, CapturedError)> {
+        let req = self.last_request_error.borrow().clone().map(|e| (true, e));
+        let rsp = self
+            .last_response_error
+            .borrow()
+            .clone()
+            .map(|e| (false, e));
+        req.into_iter().chain(rsp).collect()
+    }
+
     /// Remember the last invalid response of a backend.
     pub fn note_invalid_response(&self, be: usize, bytes: &[u8], e: H1Error) {
         self.stats.borrow_mut().invalid_response(be);
@@ -553,6 +564,8 @@ pub fn run_worker<D: Driver>(
                         h2: crate::h2::counters::snapshot(),
                         takeovers: takeover::count(),
                         conns: w.backends.iter().map(|b| b.conn_rows()).collect(),
+                        errors: w.captured_errors(),
+                        pools: crate::mgmt::worker_pools(),
                     }),
                 }
             }

@@ -5,7 +5,7 @@
 //! between requests, so its buffers keep their capacity and steady-state requests do
 //! not allocate; an idle keep-alive session holds no `Txn` (it goes back to the pool).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use crate::h1::{RequestHead, ResponseHead};
 use crate::rules::Scratch;
@@ -71,8 +71,15 @@ pub struct Txn {
     pub first: bool,
 }
 
+impl Drop for Txn {
+    fn drop(&mut self) {
+        LIVE.with(|l| l.set(l.get().saturating_sub(1)));
+    }
+}
+
 impl Txn {
     fn new() -> Self {
+        LIVE.with(|l| l.set(l.get() + 1));
         Txn {
             req: RequestHead::new(),
             rsp: ResponseHead::new(),
@@ -157,6 +164,15 @@ thread_local! {
     // (large) struct, so idle sessions stay small.
     #[allow(clippy::vec_box)]
     static POOL: RefCell<Vec<Box<Txn>>> = const { RefCell::new(Vec::new()) };
+    /// Transactions alive on this worker (pooled or in use).
+    static LIVE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// `show pools`: this worker's transactions `(allocated, in use)` and the size of one.
+pub fn pool_stats() -> (usize, usize, usize) {
+    let live = LIVE.with(Cell::get);
+    let spare = POOL.with(|p| p.borrow().len());
+    (live, live.saturating_sub(spare), std::mem::size_of::<Txn>())
 }
 
 /// Spare transactions kept per worker (one per request in flight is what steady
