@@ -39,4 +39,5 @@
 
 pub mod port;
 pub mod smoltcp_phy;
+pub mod steer;
 pub mod wire;

@@ -228,6 +228,20 @@ pub trait Port {
 
     /// Totals since the port was made.
     fn counters(&self) -> PortCounters;
+
+    /// Hand what the transmit tokens queued to the device (AF_PACKET: one kick of
+    /// the TX ring for the whole burst). Drivers that send in `consume` have
+    /// nothing to do. The stack calls it once per loop turn, after its egress.
+    fn flush(&mut self, now: Instant) {
+        let _ = now;
+    }
+
+    /// A descriptor that becomes readable when a frame may be waiting, so an idle
+    /// poll loop can sleep in `poll(2)` instead of spinning. `None`: the port has
+    /// no such descriptor (the in-memory wire) and the loop naps by time.
+    fn wake_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
 }
 
 #[cfg(test)]
