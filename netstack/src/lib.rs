@@ -39,5 +39,6 @@
 
 pub mod port;
 pub mod smoltcp_phy;
+pub mod stack;
 pub mod steer;
 pub mod wire;

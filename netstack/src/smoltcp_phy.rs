@@ -94,7 +94,7 @@ impl<P: Port> phy::Device for PortDevice<P> {
 }
 
 /// A port's receive token as smoltcp's.
-pub struct SmolRx<T>(T);
+pub struct SmolRx<T>(pub(crate) T);
 
 impl<T: RxToken> phy::RxToken for SmolRx<T> {
     fn consume<R, F>(self, f: F) -> R
@@ -106,7 +106,7 @@ impl<T: RxToken> phy::RxToken for SmolRx<T> {
 }
 
 /// A port's transmit token as smoltcp's.
-pub struct SmolTx<T>(T);
+pub struct SmolTx<T>(pub(crate) T);
 
 impl<T: TxToken> phy::TxToken for SmolTx<T> {
     fn consume<R, F>(self, len: usize, f: F) -> R
