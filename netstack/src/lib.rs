@@ -37,6 +37,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod poll_driver;
 pub mod port;
 pub mod smoltcp_phy;
 pub mod stack;
