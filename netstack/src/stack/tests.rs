@@ -4,7 +4,9 @@
 
 use super::*;
 use crate::wire::{LinkFaults, MemoryPort, MemoryWire, WireConfig};
-use std::task::Waker;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::task::{Context, Poll, Waker};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
