@@ -5,7 +5,6 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp::{self};
 use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
 

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use smoltcp::iface::{Interface, PollResult, SocketSet};
 use smoltcp::phy::DeviceCapabilities;
-use smoltcp::socket::tcp::{self, State};
+use smoltcp::socket::tcp::State;
 use smoltcp::time::Duration as SmolDuration;
 use smoltcp::wire::{IpAddress, IpListenEndpoint};
 
