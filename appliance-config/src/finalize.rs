@@ -10,11 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{did_you_mean, ConfigError, ConfigErrors, Diagnostic, Location, Severity};
 use crate::model::rules::BackendRef;
+use crate::model::Address;
 use crate::model::{Backend, Config, ErrorPage, Frontend, Logger, Mode};
 use crate::parse::format::parse_format;
 use crate::parse::global::check_cpu_maps;
 use crate::parse::proxy::{ErrDirective, Kind, LogFmtKind, LogSpec};
-use crate::parse::Loader;
+use crate::parse::{Ctx, Loader};
 use crate::Loaded;
 
 fn has_fe(k: Kind) -> bool {
@@ -392,6 +393,8 @@ pub(crate) fn finalize(mut ld: Loader<'_>) -> Result<Loaded, ConfigErrors> {
         }
     }
 
+    check_poll_mode(ctx, &frontends, &backends);
+
     if ctx.global.zero_warning {
         let warns: Vec<Diagnostic> = ctx
             .diags
@@ -432,6 +435,93 @@ impl OptContains for Option<&Vec<u16>> {
         match self {
             None => true,
             Some(c) => c.contains(v),
+        }
+    }
+}
+
+/// `io-mode poll`: the netstack section must give every bind an address and every
+/// server a way out; in epoll mode a netstack section is only a warning.
+fn check_poll_mode(ctx: &mut Ctx<'_>, frontends: &[Frontend], backends: &[Backend]) {
+    use crate::model::netstack::IoMode;
+    let ns = ctx.global.netstack.clone();
+    if ctx.global.io_mode == IoMode::Epoll {
+        if let Some(ns) = ns {
+            ctx.warn(
+                Some(&ns.location),
+                "the 'netstack' section is not used in 'io-mode epoll' (set 'io-mode poll' in the global section to use it)",
+            );
+        }
+        return;
+    }
+    let mode_loc = ctx.global.io_mode_location.clone();
+    let Some(ns) = ns.filter(|n| !n.addresses.is_empty()) else {
+        ctx.error(ConfigError::new(
+            mode_loc,
+            "io-mode",
+            "'io-mode poll' needs a 'netstack' section with at least one port and one address",
+            "add 'netstack' with 'port <name> af-packet|tap <interface>' and 'address <name> <ip>/<prefix>'",
+        ));
+        return;
+    };
+    let local = |ns: &crate::model::netstack::Netstack| {
+        ns.addresses
+            .iter()
+            .map(|a| format!("{}/{}", a.ip, a.prefix))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for fe in frontends {
+        for b in &fe.binds {
+            let why = match &b.addr {
+                Address::Tcp(std::net::SocketAddr::V4(a)) if ns.is_local(*a.ip()) => continue,
+                Address::Tcp(std::net::SocketAddr::V4(a)) => format!(
+                    "{} is not an address of the netstack section (declared: {})",
+                    a.ip(),
+                    local(&ns)
+                ),
+                Address::Tcp(std::net::SocketAddr::V6(_)) => {
+                    "IPv6 is not available in io-mode poll yet".to_string()
+                }
+                _ => "UNIX sockets and inherited descriptors are kernel sockets, not available in io-mode poll".to_string(),
+            };
+            ctx.error(ConfigError::new(
+                Some(b.location.clone()),
+                "bind",
+                format!(
+                    "frontend '{}': cannot listen on '{}' in io-mode poll: {why}",
+                    fe.name, b.spec
+                ),
+                "bind to an 'address' of the netstack section or to '0.0.0.0:<port>'",
+            ));
+        }
+    }
+    for be in backends {
+        for s in &be.servers {
+            let why = match &s.addr {
+                Address::Tcp(std::net::SocketAddr::V4(a)) => {
+                    if ns.port_for(*a.ip()).is_some() && !a.ip().is_loopback() {
+                        continue;
+                    }
+                    format!(
+                        "{} is in no subnet of the netstack section (declared: {}) and no 'route' reaches it",
+                        a.ip(),
+                        local(&ns)
+                    )
+                }
+                Address::Tcp(std::net::SocketAddr::V6(_)) => {
+                    "IPv6 is not available in io-mode poll yet".to_string()
+                }
+                _ => "UNIX sockets are kernel sockets, not available in io-mode poll".to_string(),
+            };
+            ctx.error(ConfigError::new(
+                Some(s.location.clone()),
+                "server",
+                format!(
+                    "backend '{}': server '{}' at '{}' is unreachable in io-mode poll: {why}",
+                    be.name, s.name, s.addr_spec
+                ),
+                "add an 'address' in the server's subnet or a 'route' (e.g. 'route default via <gateway> dev <port>')",
+            ));
         }
     }
 }

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::netstack::{IoMode, Netstack};
 use super::tls::{TlsVersion, Verify};
 use super::{Address, Logger};
 use crate::error::Location;
@@ -180,6 +181,12 @@ pub struct Global {
     pub stats_sockets: Vec<StatsSocket>,
     /// `stats timeout` (idle time of a CLI connection; HAProxy's default is 10 s).
     pub stats_timeout: Option<Duration>,
+    /// `io-mode` (default epoll).
+    pub io_mode: IoMode,
+    /// Where `io-mode` was set.
+    pub io_mode_location: Option<Location>,
+    /// The `netstack` section, if any.
+    pub netstack: Option<Netstack>,
 }
 
 /// Privilege level of a CLI socket (`level`).
@@ -248,6 +255,9 @@ impl Default for Global {
             ssl_server_verify: Verify::Required,
             stats_sockets: vec![],
             stats_timeout: None,
+            io_mode: IoMode::Epoll,
+            io_mode_location: None,
+            netstack: None,
         }
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod format;
 mod global;
+pub mod netstack;
 pub mod rules;
 pub mod sample;
 mod tls;

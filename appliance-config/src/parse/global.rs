@@ -467,6 +467,7 @@ pub(crate) fn global_kw(ctx: &mut Ctx<'_>, ln: &Ln<'_>) -> R {
                     .map_err(fail)?,
             )
         }
+        "io-mode" => return super::netstack::io_mode(ctx, ln),
         "nbthread" => {
             g.nbthread = Some(
                 parse_u32_in(one_arg(ln, kw, "number")?, "'nbthread'", 1, MAX_THREADS)

@@ -15,6 +15,7 @@ pub(crate) mod errorfile;
 pub(crate) mod format;
 pub(crate) mod global;
 pub(crate) mod http;
+pub(crate) mod netstack;
 pub(crate) mod options;
 pub(crate) mod proxy;
 pub(crate) mod refused;
@@ -115,6 +116,7 @@ impl Ctx<'_> {
 enum Cur {
     None,
     Global,
+    Netstack,
     Proxy(Box<ProxyConf>),
     HttpErrors(HttpErrors),
     Skip,
@@ -141,6 +143,7 @@ const SECTIONS: &[&str] = &[
     "backend",
     "listen",
     "http-errors",
+    "netstack",
 ];
 
 /// Loads files into proxies and the global section.
@@ -432,7 +435,7 @@ impl<'e> Loader<'e> {
                 }
             }
             Cur::HttpErrors(h) => self.ctx.http_errors.push(h),
-            Cur::None | Cur::Global | Cur::Skip => {}
+            Cur::None | Cur::Global | Cur::Netstack | Cur::Skip => {}
         }
     }
 
@@ -451,10 +454,11 @@ impl<'e> Loader<'e> {
             Cur::None => Err(ln.err(
                 kw,
                 format!("unknown keyword '{kw}' out of section"),
-                did_you_mean(kw, SECTIONS.iter().copied(), "start a section first: global, defaults, frontend, backend, listen or http-errors"),
+                did_you_mean(kw, SECTIONS.iter().copied(), "start a section first: global, defaults, frontend, backend, listen, http-errors or netstack"),
             )),
             Cur::Skip => Ok(()),
             Cur::Global => global::global_kw(&mut self.ctx, ln),
+            Cur::Netstack => netstack::netstack_kw(&mut self.ctx, ln),
             Cur::HttpErrors(h) => http_errors_kw(&self.ctx, h, ln),
             Cur::Proxy(px) => proxy::proxy_kw(&mut self.ctx, px, ln),
         };
@@ -485,6 +489,11 @@ impl<'e> Loader<'e> {
                     self.ctx.global.location = Some(ln.loc.clone());
                 }
                 self.cur = Cur::Global;
+                Ok(())
+            }
+            "netstack" => {
+                netstack::open(&mut self.ctx, ln)?;
+                self.cur = Cur::Netstack;
                 Ok(())
             }
             "http-errors" => {
