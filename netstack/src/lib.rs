@@ -37,9 +37,12 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod af_packet;
+pub mod offload;
 pub mod poll_driver;
 pub mod port;
 pub mod smoltcp_phy;
 pub mod stack;
 pub mod steer;
+pub mod tap;
 pub mod wire;

@@ -1,0 +1,890 @@
+//! The AF_PACKET port: a Linux interface seen through TPACKET_V3 rings.
+//!
+//! # What it owns
+//!
+//! An [`AfPacketPort`] is one receive queue of one interface: a receive socket
+//! with a TPACKET_V3 RX ring (blocks of variable-sized frames, mapped with
+//! `memmap2`), and a send-only socket with a TPACKET_V3 TX ring (fixed slots).
+//! Transmit tokens fill slots; [`Port::flush`] kicks the kernel once per burst
+//! (`send(fd, NULL, 0)`). The wake descriptor is the receive socket.
+//!
+//! # Steering (fanout)
+//!
+//! With [`AfPacketConfig::fanout`] `Some((group, queue, queues))` and
+//! `queues > 1`, the receive socket joins fanout group `group` in
+//! `PACKET_FANOUT_CBPF` mode with the program of [`fanout`], which computes
+//! [`steer::queue_of_frame`](crate::steer::queue_of_frame) in the kernel. The
+//! kernel numbers members in the order they join: open queue 0 first, then 1,
+//! … ([`AfPacketPort::open_queues`] does). ARP and other non-TCP frames land
+//! on queue 0. Frames that arrive between `bind` and joining the group are not
+//! steered (they go to whichever socket got them).
+//!
+//! # Frames the stack never sees
+//!
+//! - our own outgoing frames (`PACKET_IGNORE_OUTGOING`, and the fanout flag of
+//!   the same name; `sll_pkttype == PACKET_OUTGOING` frames are skipped as a
+//!   fallback and counted in [`AfPacketCounters::own_frames`]);
+//! - truncated frames (`tp_snaplen < tp_len`) and frames longer than the MTU:
+//!   dropped, counted in `rx_dropped` and in [`AfPacketCounters`].
+//!
+//! # Offloads
+//!
+//! With [`AfPacketConfig::vnet_hdr`] (the default) the receive socket carries
+//! `PACKET_VNET_HDR`: partial checksums are completed and TCP/IPv4 GSO
+//! super-frames are cut into MSS-sized segments by [`crate::offload`] (segments
+//! wait in a small owned queue and are served before the ring). Without it,
+//! `TP_STATUS_CSUMNOTREADY` still triggers the checksum repair, but GSO frames
+//! are dropped as oversize: turn GSO/TSO off on the peer then.
+//!
+//! # Invariants
+//!
+//! - A receive token dropped without `consume` leaves its frame first in line
+//!   (ring cursor not advanced, or segment not popped); the checksum repair
+//!   runs in `consume`, once.
+//! - A ring block goes back to the kernel only after all its frames were
+//!   consumed or dropped ([`ring`]).
+//! - TX slots are filled strictly in sequence; a full ring makes
+//!   [`Port::transmit`] return `None` (after one kick to drain it) and a paired
+//!   transmit token drop its frame (`tx_dropped`).
+//! - The mappings are dropped before the sockets (field order).
+
+pub mod fanout;
+pub mod ring;
+mod sys;
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+
+use memmap2::MmapMut;
+
+use crate::offload::{self, VnetHdr, VNET_GSO_NONE, VNET_GSO_TCPV4};
+use crate::port::{Instant, Port, PortCapabilities, PortCounters, RxToken, TxToken};
+use ring::{RxRing, TxRing, PACKET_OUTGOING, TPACKET3_HDRLEN, TP_STATUS_CSUMNOTREADY};
+
+/// How to open an [`AfPacketPort`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AfPacketConfig {
+    /// RX ring block size in bytes: a multiple of 4096, large enough for the
+    /// biggest frame plus headers (GSO super-frames reach 64 KiB: keep ≥ 128 KiB
+    /// with `vnet_hdr`).
+    pub block_size: usize,
+    /// RX ring blocks.
+    pub block_count: usize,
+    /// Frame slot size in bytes (TX slots; RX frame accounting): a multiple of
+    /// 16, at least `mtu + 48`.
+    pub frame_size: usize,
+    /// Milliseconds after which the kernel hands over a partly filled RX block
+    /// (latency bound at low rates). At least 1.
+    pub block_timeout_ms: u32,
+    /// TX ring slots (rounded up to whole blocks of 16 slots).
+    pub tx_frames: usize,
+    /// `(group id, this queue, queue count)`: join a CBPF fanout group steering
+    /// by [`crate::steer::queue_of`]. `None` (or a count of 1): no fanout.
+    pub fanout: Option<(u16, u16, u16)>,
+    /// Largest frame in bytes, link-layer header included (1514 for Ethernet).
+    pub mtu: usize,
+    /// Ask for `virtio_net_hdr` on received frames (checksum and GSO repair).
+    pub vnet_hdr: bool,
+    /// `PACKET_QDISC_BYPASS` on the TX socket (skips the qdisc layer).
+    pub qdisc_bypass: bool,
+}
+
+impl Default for AfPacketConfig {
+    fn default() -> Self {
+        AfPacketConfig {
+            block_size: 1 << 17,
+            block_count: 32,
+            frame_size: 2048,
+            block_timeout_ms: 1,
+            tx_frames: 512,
+            fanout: None,
+            mtu: 1514,
+            vnet_hdr: true,
+            qdisc_bypass: false,
+        }
+    }
+}
+
+impl AfPacketConfig {
+    /// Checks the sizes the kernel would refuse (with a clearer message).
+    pub fn validate(&self) -> io::Result<()> {
+        let bad = |m: String| Err(io::Error::new(io::ErrorKind::InvalidInput, m));
+        if self.block_size == 0 || !self.block_size.is_multiple_of(4096) {
+            return bad(format!(
+                "af_packet block_size {} is not a multiple of 4096",
+                self.block_size
+            ));
+        }
+        if self.block_count == 0 || self.tx_frames == 0 {
+            return bad("af_packet block_count and tx_frames must be at least 1".into());
+        }
+        if !self.frame_size.is_multiple_of(16) || self.frame_size < self.mtu + TPACKET3_HDRLEN {
+            return bad(format!(
+                "af_packet frame_size {} must be a multiple of 16 and at least mtu {} + 48",
+                self.frame_size, self.mtu
+            ));
+        }
+        if self.block_size < self.frame_size {
+            return bad(format!(
+                "af_packet block_size {} is smaller than frame_size {}",
+                self.block_size, self.frame_size
+            ));
+        }
+        if self.block_timeout_ms == 0 {
+            return bad("af_packet block_timeout_ms must be at least 1".into());
+        }
+        if let Some((_, q, n)) = self.fanout {
+            if n == 0 || q >= n {
+                return bad(format!("af_packet fanout queue {q} out of {n} queues"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the AF_PACKET driver did beyond [`PortCounters`]; monotonic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AfPacketCounters {
+    /// Our own outgoing frames seen on the RX ring and skipped.
+    pub own_frames: u64,
+    /// RX frames truncated by the ring (`tp_snaplen < tp_len`), dropped.
+    pub truncated: u64,
+    /// RX frames (or GSO segments) longer than the MTU, dropped.
+    pub oversize: u64,
+    /// RX frames whose checksum was completed in software.
+    pub csum_repaired: u64,
+    /// RX GSO super-frames cut into segments.
+    pub gso_frames: u64,
+    /// Segments those made.
+    pub gso_segments: u64,
+    /// RX GSO frames of a kind not handled (not TCP/IPv4, malformed), dropped.
+    pub gso_unsupported: u64,
+    /// RX blocks released early because a descriptor was out of bounds.
+    pub corrupt_blocks: u64,
+    /// TX kicks (`send(fd, NULL, 0)`).
+    pub tx_kicks: u64,
+    /// TX kicks that failed (frames stay queued for the next).
+    pub tx_kick_errors: u64,
+    /// TX frames dropped because the ring was full.
+    pub tx_ring_full: u64,
+    /// TX slots the kernel refused (`TP_STATUS_WRONG_FORMAT`).
+    pub tx_refused: u64,
+}
+
+/// Where the next received frame is.
+#[derive(Clone, Copy, Debug)]
+enum Src {
+    /// First of the owned segment queue.
+    Pending,
+    /// In the ring at `data`, `len` bytes; checksum repair to do.
+    Ring {
+        data: usize,
+        len: usize,
+        repair: Repair,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Repair {
+    None,
+    /// Recompute the IPv4 TCP/UDP checksum (`TP_STATUS_CSUMNOTREADY`).
+    L4,
+    /// As `L4`, or the generic completion at (csum_start, csum_offset).
+    Partial(usize, usize),
+}
+
+struct RxSide {
+    map: MmapMut,
+    ring: RxRing,
+    vnet: bool,
+    mtu: usize,
+    pending: VecDeque<Vec<u8>>,
+    spare: Vec<Vec<u8>>,
+    scratch: Vec<u8>,
+    frames: u64,
+    bytes: u64,
+    dropped: u64,
+    c: AfPacketCounters,
+}
+
+impl RxSide {
+    fn drop_frame(&mut self) {
+        self.dropped += 1;
+        self.ring.advance(&mut self.map);
+    }
+
+    /// Finds the next frame for the stack, dropping what must be dropped.
+    fn next(&mut self) -> Option<Src> {
+        if !self.pending.is_empty() {
+            return Some(Src::Pending);
+        }
+        loop {
+            let f = self.ring.peek(&mut self.map)?;
+            self.c.corrupt_blocks = self.ring.corrupt_blocks;
+            if f.pkttype == PACKET_OUTGOING {
+                self.c.own_frames += 1;
+                self.ring.advance(&mut self.map);
+                continue;
+            }
+            if f.truncated() {
+                self.c.truncated += 1;
+                self.drop_frame();
+                continue;
+            }
+            let vnet = if self.vnet && f.data - f.hdr >= TPACKET3_HDRLEN + VnetHdr::LEN {
+                VnetHdr::parse(&self.map[f.data - VnetHdr::LEN..f.data])
+            } else {
+                None
+            };
+            if let Some(v) = vnet.filter(|v| v.gso_type != VNET_GSO_NONE) {
+                self.segment(f.data, f.snaplen, v);
+                self.ring.advance(&mut self.map);
+                if !self.pending.is_empty() {
+                    return Some(Src::Pending);
+                }
+                continue;
+            }
+            if f.snaplen > self.mtu {
+                self.c.oversize += 1;
+                self.drop_frame();
+                continue;
+            }
+            let repair = match vnet {
+                Some(v) if v.needs_csum() => {
+                    Repair::Partial(usize::from(v.csum_start), usize::from(v.csum_offset))
+                }
+                _ if f.status & TP_STATUS_CSUMNOTREADY != 0 => Repair::L4,
+                _ => Repair::None,
+            };
+            return Some(Src::Ring {
+                data: f.data,
+                len: f.snaplen,
+                repair,
+            });
+        }
+    }
+
+    /// Cuts the GSO frame at `data` into the pending queue (dropping and
+    /// counting what cannot be carried). The caller advances the ring.
+    fn segment(&mut self, data: usize, len: usize, v: VnetHdr) {
+        let RxSide {
+            map,
+            pending,
+            spare,
+            scratch,
+            mtu,
+            c,
+            dropped,
+            ..
+        } = self;
+        if v.gso_kind() != VNET_GSO_TCPV4 {
+            c.gso_unsupported += 1;
+            *dropped += 1;
+            return;
+        }
+        let frame = &map[data..data + len];
+        let r = offload::segment_tcp4(frame, usize::from(v.gso_size), scratch, |seg| {
+            if seg.len() > *mtu {
+                c.oversize += 1;
+                *dropped += 1;
+                return;
+            }
+            let mut b = spare.pop().unwrap_or_default();
+            b.clear();
+            b.extend_from_slice(seg);
+            pending.push_back(b);
+        });
+        match r {
+            Ok(n) => {
+                c.gso_frames += 1;
+                c.gso_segments += n as u64;
+            }
+            Err(_) => {
+                c.gso_unsupported += 1;
+                *dropped += 1;
+            }
+        }
+    }
+}
+
+struct TxSide {
+    map: MmapMut,
+    ring: TxRing,
+    mtu: usize,
+    queued: usize,
+    scratch: Vec<u8>,
+    frames: u64,
+    bytes: u64,
+    dropped: u64,
+    c: AfPacketCounters,
+}
+
+impl TxSide {
+    fn has_room(&mut self) -> bool {
+        let (room, refused) = self.ring.has_room(&self.map);
+        if refused {
+            self.c.tx_refused += 1;
+        }
+        room
+    }
+
+    fn send<R>(&mut self, len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        if len > self.mtu || len > self.ring.max_frame() {
+            return self.discard(len, f);
+        }
+        if !self.has_room() {
+            self.c.tx_ring_full += 1;
+            return self.discard(len, f);
+        }
+        self.frames += 1;
+        self.bytes += len as u64;
+        self.queued += 1;
+        self.ring.fill(&mut self.map, len, f)
+    }
+
+    fn discard<R>(&mut self, len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        self.dropped += 1;
+        if self.scratch.len() < len {
+            self.scratch.resize(len, 0);
+        }
+        f(&mut self.scratch[..len])
+    }
+}
+
+/// One receive queue of a Linux interface over TPACKET_V3 rings.
+pub struct AfPacketPort {
+    // Mappings first: dropped before the sockets.
+    rx: RxSide,
+    tx: TxSide,
+    rx_fd: OwnedFd,
+    tx_fd: OwnedFd,
+    ifname: String,
+    queue: u16,
+}
+
+impl std::fmt::Debug for AfPacketPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AfPacketPort")
+            .field("ifname", &self.ifname)
+            .field("queue", &self.queue)
+            .field("rx_fd", &self.rx_fd.as_raw_fd())
+            .field("tx_fd", &self.tx_fd.as_raw_fd())
+            .finish()
+    }
+}
+
+impl AfPacketPort {
+    /// Opens queue `cfg.fanout.1` (or the only queue) of interface `ifname`.
+    /// Needs `CAP_NET_RAW`. The interface must be up for frames to flow.
+    pub fn open(ifname: &str, cfg: AfPacketConfig) -> io::Result<AfPacketPort> {
+        cfg.validate()?;
+        let ifindex = sys::ifindex(ifname)?;
+        let ctx = |what: &'static str| {
+            move |e: io::Error| io::Error::new(e.kind(), format!("af_packet {ifname}: {what}: {e}"))
+        };
+
+        // Receive socket: protocol 0 until bound, so nothing arrives before the
+        // ring exists.
+        let rx_fd = sys::packet_socket(0).map_err(ctx("socket"))?;
+        let fd = rx_fd.as_fd();
+        sys::set_int(fd, sys::PACKET_VERSION, sys::TPACKET_V3).map_err(ctx("TPACKET_V3"))?;
+        if cfg.vnet_hdr {
+            sys::set_int(fd, sys::PACKET_VNET_HDR, 1).map_err(ctx("PACKET_VNET_HDR"))?;
+        }
+        // Best effort: the pkttype filter catches what this misses.
+        let _ = sys::set_int(fd, sys::PACKET_IGNORE_OUTGOING, 1);
+        let frames_per_block = cfg.block_size / cfg.frame_size;
+        let req = sys::TpacketReq3 {
+            block_size: cfg.block_size as u32,
+            block_nr: cfg.block_count as u32,
+            frame_size: cfg.frame_size as u32,
+            frame_nr: (frames_per_block * cfg.block_count) as u32,
+            retire_blk_tov: cfg.block_timeout_ms,
+            sizeof_priv: 0,
+            feature_req_word: 0,
+        };
+        sys::set_ring(fd, sys::PACKET_RX_RING, &req).map_err(ctx("PACKET_RX_RING"))?;
+        let rx_map =
+            sys::map_ring(fd, cfg.block_size * cfg.block_count).map_err(ctx("mmap rx ring"))?;
+        sys::bind(fd, ifindex, sys::ETH_P_ALL).map_err(ctx("bind"))?;
+        let queue = match cfg.fanout {
+            Some((group, queue, queues)) if queues > 1 => {
+                let mode = sys::PACKET_FANOUT_CBPF;
+                if sys::join_fanout(fd, group, mode | sys::PACKET_FANOUT_FLAG_IGNORE_OUTGOING)
+                    .is_err()
+                {
+                    sys::join_fanout(fd, group, mode).map_err(ctx("PACKET_FANOUT"))?;
+                }
+                sys::set_fanout_program(fd, &fanout::steering_program(queues))
+                    .map_err(ctx("PACKET_FANOUT_DATA"))?;
+                queue
+            }
+            _ => 0,
+        };
+
+        // Send-only socket with the TX ring.
+        let tx_fd = sys::packet_socket(0).map_err(ctx("tx socket"))?;
+        let tfd = tx_fd.as_fd();
+        sys::set_int(tfd, sys::PACKET_VERSION, sys::TPACKET_V3).map_err(ctx("tx TPACKET_V3"))?;
+        if cfg.qdisc_bypass {
+            sys::set_int(tfd, sys::PACKET_QDISC_BYPASS, 1).map_err(ctx("PACKET_QDISC_BYPASS"))?;
+        }
+        let per_block = 16usize;
+        let tx_block = (cfg.frame_size * per_block).div_ceil(4096) * 4096;
+        let per_block = tx_block / cfg.frame_size;
+        let tx_blocks = cfg.tx_frames.div_ceil(per_block);
+        let treq = sys::TpacketReq3 {
+            block_size: tx_block as u32,
+            block_nr: tx_blocks as u32,
+            frame_size: cfg.frame_size as u32,
+            frame_nr: (per_block * tx_blocks) as u32,
+            ..sys::TpacketReq3::default()
+        };
+        sys::set_ring(tfd, sys::PACKET_TX_RING, &treq).map_err(ctx("PACKET_TX_RING"))?;
+        let tx_map = sys::map_ring(tfd, tx_block * tx_blocks).map_err(ctx("mmap tx ring"))?;
+        sys::bind(tfd, ifindex, 0).map_err(ctx("tx bind"))?;
+
+        Ok(AfPacketPort {
+            rx: RxSide {
+                map: rx_map,
+                ring: RxRing::new(cfg.block_size, cfg.block_count),
+                vnet: cfg.vnet_hdr,
+                mtu: cfg.mtu,
+                pending: VecDeque::new(),
+                spare: Vec::new(),
+                scratch: Vec::new(),
+                frames: 0,
+                bytes: 0,
+                dropped: 0,
+                c: AfPacketCounters::default(),
+            },
+            tx: TxSide {
+                map: tx_map,
+                ring: TxRing::new(tx_block, tx_blocks, cfg.frame_size),
+                mtu: cfg.mtu,
+                queued: 0,
+                scratch: Vec::new(),
+                frames: 0,
+                bytes: 0,
+                dropped: 0,
+                c: AfPacketCounters::default(),
+            },
+            rx_fd,
+            tx_fd,
+            ifname: ifname.to_string(),
+            queue,
+        })
+    }
+
+    /// Opens `queues` ports of `ifname` in one fanout group `group`, queue 0
+    /// first (the order the kernel numbers members in). `cfg.fanout` is
+    /// ignored. With one queue: no fanout.
+    pub fn open_queues(
+        ifname: &str,
+        cfg: AfPacketConfig,
+        group: u16,
+        queues: u16,
+    ) -> io::Result<Vec<AfPacketPort>> {
+        (0..queues.max(1))
+            .map(|q| {
+                AfPacketPort::open(
+                    ifname,
+                    AfPacketConfig {
+                        fanout: Some((group, q, queues.max(1))),
+                        ..cfg
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The interface's name.
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    /// This port's queue in its fanout group (0 without fanout).
+    pub fn queue(&self) -> u16 {
+        self.queue
+    }
+
+    /// The driver's own counters (receive and transmit sides summed).
+    pub fn driver_counters(&self) -> AfPacketCounters {
+        let (r, t) = (self.rx.c, self.tx.c);
+        AfPacketCounters {
+            own_frames: r.own_frames,
+            truncated: r.truncated,
+            oversize: r.oversize,
+            csum_repaired: r.csum_repaired,
+            gso_frames: r.gso_frames,
+            gso_segments: r.gso_segments,
+            gso_unsupported: r.gso_unsupported,
+            corrupt_blocks: r.corrupt_blocks,
+            tx_kicks: t.tx_kicks,
+            tx_kick_errors: t.tx_kick_errors,
+            tx_ring_full: t.tx_ring_full,
+            tx_refused: t.tx_refused,
+        }
+    }
+
+    fn kick(&mut self) {
+        self.tx.queued = 0;
+        self.tx.c.tx_kicks += 1;
+        if sys::kick(self.tx_fd.as_fd()).is_err() {
+            self.tx.c.tx_kick_errors += 1;
+        }
+    }
+}
+
+/// Receive token of an [`AfPacketPort`].
+pub struct AfPacketRx<'a> {
+    rx: &'a mut RxSide,
+    src: Src,
+}
+
+impl RxToken for AfPacketRx<'_> {
+    fn consume<R, F>(self, f: F) -> R
+    where
+        F: FnOnce(&[u8]) -> R,
+    {
+        let rx = self.rx;
+        match self.src {
+            Src::Pending => {
+                let buf = rx
+                    .pending
+                    .pop_front()
+                    .expect("a pending segment was offered");
+                rx.frames += 1;
+                rx.bytes += buf.len() as u64;
+                let r = f(&buf);
+                rx.spare.push(buf);
+                r
+            }
+            Src::Ring { data, len, repair } => {
+                let frame = &mut rx.map[data..data + len];
+                let repaired = match repair {
+                    Repair::None => false,
+                    Repair::L4 => offload::fill_l4_checksum(frame),
+                    Repair::Partial(start, off) => {
+                        offload::fill_l4_checksum(frame)
+                            || offload::complete_partial(frame, start, off)
+                    }
+                };
+                rx.c.csum_repaired += u64::from(repaired);
+                rx.frames += 1;
+                rx.bytes += len as u64;
+                let r = f(frame);
+                rx.ring.advance(&mut rx.map);
+                r
+            }
+        }
+    }
+}
+
+/// Transmit token of an [`AfPacketPort`].
+pub struct AfPacketTx<'a> {
+    tx: &'a mut TxSide,
+}
+
+impl TxToken for AfPacketTx<'_> {
+    fn consume<R, F>(self, len: usize, f: F) -> R
+    where
+        F: FnOnce(&mut [u8]) -> R,
+    {
+        self.tx.send(len, f)
+    }
+}
+
+impl Port for AfPacketPort {
+    type RxToken<'a> = AfPacketRx<'a>;
+    type TxToken<'a> = AfPacketTx<'a>;
+
+    fn receive(&mut self, _now: Instant) -> Option<(AfPacketRx<'_>, AfPacketTx<'_>)> {
+        let src = self.rx.next()?;
+        Some((
+            AfPacketRx {
+                rx: &mut self.rx,
+                src,
+            },
+            AfPacketTx { tx: &mut self.tx },
+        ))
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<AfPacketTx<'_>> {
+        if !self.tx.has_room() {
+            if self.tx.queued == 0 {
+                return None;
+            }
+            self.kick();
+            if !self.tx.has_room() {
+                return None;
+            }
+        }
+        Some(AfPacketTx { tx: &mut self.tx })
+    }
+
+    fn capabilities(&self) -> PortCapabilities {
+        PortCapabilities {
+            mtu: self.rx.mtu,
+            max_burst: None,
+        }
+    }
+
+    fn counters(&self) -> PortCounters {
+        PortCounters {
+            rx_frames: self.rx.frames,
+            rx_bytes: self.rx.bytes,
+            rx_dropped: self.rx.dropped,
+            tx_frames: self.tx.frames,
+            tx_bytes: self.tx.bytes,
+            tx_dropped: self.tx.dropped,
+        }
+    }
+
+    fn flush(&mut self, _now: Instant) {
+        if self.tx.queued > 0 {
+            self.kick();
+        }
+    }
+
+    fn wake_fd(&self) -> Option<RawFd> {
+        Some(self.rx_fd.as_raw_fd())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The driver's receive and transmit logic over anonymous mappings laid
+    //! out like the kernel's rings (no socket, no root).
+    use super::ring::tests::{block_status, fill_block, BS};
+    use super::ring::{TP_STATUS_KERNEL, TP_STATUS_SEND_REQUEST};
+    use super::*;
+    use crate::offload::{VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4};
+
+    fn rx_side(blocks: usize, vnet: bool) -> RxSide {
+        RxSide {
+            map: MmapMut::map_anon(BS * blocks).unwrap(),
+            ring: RxRing::new(BS, blocks),
+            vnet,
+            mtu: 1514,
+            pending: VecDeque::new(),
+            spare: Vec::new(),
+            scratch: Vec::new(),
+            frames: 0,
+            bytes: 0,
+            dropped: 0,
+            c: AfPacketCounters::default(),
+        }
+    }
+
+    fn take(rx: &mut RxSide) -> Option<Vec<u8>> {
+        let src = rx.next()?;
+        Some(AfPacketRx { rx, src }.consume(|f| f.to_vec()))
+    }
+
+    /// An Ethernet/IPv4/TCP frame with a correct checksum and `n` payload bytes.
+    fn tcp(n: usize, seq: u32) -> Vec<u8> {
+        let payload: Vec<u8> = (0..n).map(|i| i as u8).collect();
+        let mut f = vec![0u8; 54];
+        f[12] = 0x08;
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&((40 + n) as u16).to_be_bytes());
+        f[22] = 64;
+        f[23] = 6;
+        f[26..30].copy_from_slice(&[10, 231, 0, 1]);
+        f[30..34].copy_from_slice(&[10, 231, 0, 2]);
+        let hc = offload::ipv4_header_checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&hc.to_be_bytes());
+        f[34..36].copy_from_slice(&40000u16.to_be_bytes());
+        f[36..38].copy_from_slice(&80u16.to_be_bytes());
+        f[38..42].copy_from_slice(&seq.to_be_bytes());
+        f[46] = 0x50;
+        f[47] = 0x18;
+        f.extend_from_slice(&payload);
+        assert!(offload::fill_l4_checksum(&mut f));
+        f
+    }
+
+    /// `vnet` header bytes followed by `frame` (what the ring holds at tp_mac - 10).
+    fn with_vnet(h: VnetHdr, frame: &[u8]) -> Vec<u8> {
+        let mut v = h.to_bytes().to_vec();
+        v.extend_from_slice(frame);
+        v
+    }
+
+    #[test]
+    fn skips_own_drops_truncated_and_oversize_and_counts() {
+        let mut rx = rx_side(2, false);
+        let good = tcp(10, 1);
+        let big = vec![0u8; 1600];
+        fill_block(
+            &mut rx.map,
+            0,
+            &[
+                (&good, good.len(), 0, PACKET_OUTGOING),
+                (&good[..40], good.len(), 0, 0), // truncated
+                (&big, big.len(), 0, 0),         // oversize
+                (&good, good.len(), 0, 0),
+            ],
+            64,
+        );
+        assert_eq!(take(&mut rx), Some(good.clone()));
+        assert_eq!(take(&mut rx), None);
+        assert_eq!(rx.c.own_frames, 1);
+        assert_eq!(rx.c.truncated, 1);
+        assert_eq!(rx.c.oversize, 1);
+        assert_eq!((rx.frames, rx.dropped), (1, 2));
+        assert_eq!(rx.bytes, good.len() as u64);
+        assert_eq!(block_status(&rx.map, 0), TP_STATUS_KERNEL);
+    }
+
+    #[test]
+    fn dropped_token_keeps_its_frame_and_block() {
+        let mut rx = rx_side(2, false);
+        let (a, b) = (tcp(1, 1), tcp(2, 2));
+        fill_block(
+            &mut rx.map,
+            0,
+            &[(&a, a.len(), 0, 0), (&b, b.len(), 0, 0)],
+            64,
+        );
+        assert_eq!(take(&mut rx), Some(a));
+        let src = rx.next().unwrap();
+        {
+            let _unconsumed = AfPacketRx { rx: &mut rx, src };
+        }
+        assert_eq!(
+            block_status(&rx.map, 0),
+            ring::TP_STATUS_USER,
+            "block still ours"
+        );
+        assert_eq!(take(&mut rx), Some(b), "same frame offered again");
+        assert_eq!(block_status(&rx.map, 0), TP_STATUS_KERNEL);
+        assert_eq!(rx.frames, 2);
+    }
+
+    #[test]
+    fn partial_checksums_are_repaired_once_on_consume() {
+        let good = tcp(100, 7);
+        let mut partial = good.clone();
+        partial[50] ^= 0xff;
+        partial[51] ^= 0x0f;
+        // Without a vnet header: TP_STATUS_CSUMNOTREADY.
+        let mut rx = rx_side(1, false);
+        fill_block(
+            &mut rx.map,
+            0,
+            &[(&partial, partial.len(), TP_STATUS_CSUMNOTREADY, 0)],
+            64,
+        );
+        assert_eq!(take(&mut rx), Some(good.clone()));
+        assert_eq!(rx.c.csum_repaired, 1);
+        // With one: NEEDS_CSUM, mac offset 10 bytes further.
+        let mut rx = rx_side(1, true);
+        let h = VnetHdr {
+            flags: VNET_F_NEEDS_CSUM,
+            csum_start: 34,
+            csum_offset: 16,
+            ..VnetHdr::default()
+        };
+        let bytes = with_vnet(h, &partial);
+        fill_block(&mut rx.map, 0, &[(&bytes, bytes.len(), 0, 0)], 64);
+        // `fill_block` put the vnet header at tp_mac: move tp_mac past it.
+        let hdr = ring::BLOCK_DESC_LEN;
+        rx.map[hdr + 24..hdr + 26].copy_from_slice(&74u16.to_ne_bytes());
+        rx.map[hdr + 12..hdr + 16].copy_from_slice(&(partial.len() as u32).to_ne_bytes());
+        rx.map[hdr + 16..hdr + 20].copy_from_slice(&(partial.len() as u32).to_ne_bytes());
+        assert_eq!(take(&mut rx), Some(good));
+        assert_eq!(rx.c.csum_repaired, 1);
+    }
+
+    #[test]
+    fn gso_frames_become_segments_served_before_the_ring() {
+        let mut rx = rx_side(2, true);
+        let big = tcp(3000, 1000);
+        let after = tcp(5, 9);
+        let h = VnetHdr {
+            flags: VNET_F_NEEDS_CSUM,
+            gso_type: VNET_GSO_TCPV4,
+            hdr_len: 54,
+            gso_size: 1448,
+            csum_start: 34,
+            csum_offset: 16,
+        };
+        let plain = VnetHdr::default();
+        let b1 = with_vnet(h, &big);
+        let b2 = with_vnet(plain, &after);
+        fill_block(
+            &mut rx.map,
+            0,
+            &[(&b1, b1.len(), 0, 0), (&b2, b2.len(), 0, 0)],
+            64,
+        );
+        // Shift tp_mac past the vnet headers and fix the lengths.
+        let first = ring::BLOCK_DESC_LEN;
+        let next = u32::from_ne_bytes(rx.map[first..first + 4].try_into().unwrap()) as usize;
+        for (hdr, len) in [(first, big.len()), (first + next, after.len())] {
+            rx.map[hdr + 24..hdr + 26].copy_from_slice(&74u16.to_ne_bytes());
+            rx.map[hdr + 12..hdr + 16].copy_from_slice(&(len as u32).to_ne_bytes());
+            rx.map[hdr + 16..hdr + 20].copy_from_slice(&(len as u32).to_ne_bytes());
+        }
+        let s1 = take(&mut rx).unwrap();
+        assert_eq!(s1.len(), 54 + 1448);
+        // A dropped token on a segment keeps it.
+        let src = rx.next().unwrap();
+        {
+            let _unconsumed = AfPacketRx { rx: &mut rx, src };
+        }
+        let s2 = take(&mut rx).unwrap();
+        let s3 = take(&mut rx).unwrap();
+        assert_eq!((s2.len(), s3.len()), (54 + 1448, 54 + 104));
+        let mut payload = Vec::new();
+        for s in [&s1, &s2, &s3] {
+            payload.extend_from_slice(&s[54..]);
+        }
+        assert_eq!(payload, big[54..].to_vec());
+        assert_eq!(take(&mut rx), Some(after));
+        assert_eq!(take(&mut rx), None);
+        assert_eq!((rx.c.gso_frames, rx.c.gso_segments), (1, 3));
+        assert_eq!(rx.frames, 4);
+        assert_eq!(block_status(&rx.map, 0), TP_STATUS_KERNEL);
+        // A GSO kind we do not cut (UDP) is dropped and counted.
+        let u = VnetHdr {
+            gso_type: 3,
+            gso_size: 1000,
+            ..h
+        };
+        let b3 = with_vnet(u, &big);
+        fill_block(&mut rx.map, 1, &[(&b3, b3.len(), 0, 0)], 64);
+        rx.map[BS + first + 24..BS + first + 26].copy_from_slice(&74u16.to_ne_bytes());
+        assert_eq!(take(&mut rx), None);
+        assert_eq!((rx.c.gso_unsupported, rx.dropped), (1, 1));
+    }
+
+    #[test]
+    fn tx_side_fills_slots_drops_oversize_and_when_full() {
+        let mut tx = TxSide {
+            map: MmapMut::map_anon(4096).unwrap(),
+            ring: TxRing::new(4096, 1, 2048),
+            mtu: 1514,
+            queued: 0,
+            scratch: Vec::new(),
+            frames: 0,
+            bytes: 0,
+            dropped: 0,
+            c: AfPacketCounters::default(),
+        };
+        AfPacketTx { tx: &mut tx }.consume(60, |b| b.fill(1));
+        AfPacketTx { tx: &mut tx }.consume(1515, |b| b.fill(2));
+        AfPacketTx { tx: &mut tx }.consume(1514, |b| b.fill(3));
+        AfPacketTx { tx: &mut tx }.consume(60, |b| b.fill(4)); // ring of 2: full
+        assert_eq!((tx.frames, tx.dropped, tx.queued), (2, 2, 2));
+        assert_eq!(tx.bytes, 60 + 1514);
+        assert_eq!(tx.c.tx_ring_full, 1);
+        assert_eq!(ring::load_u32(&tx.map, 20), Some(TP_STATUS_SEND_REQUEST));
+        assert_eq!(tx.map[48], 1);
+        assert_eq!(tx.map[2048 + 48], 3);
+        assert_eq!(ring::load_u32(&tx.map, 2048 + 16), Some(1514));
+    }
+}
