@@ -7,6 +7,7 @@
 
 mod cli;
 mod os;
+mod poll_mode;
 
 /// mimalloc: per-thread free lists suit share-nothing workers, and HTTP/2 (the `h2`
 /// crate allocates per frame and per stream) spends markedly less time in the

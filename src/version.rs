@@ -40,8 +40,10 @@ pub fn long() -> String {
         "Default settings :\n  bufsize = 16384, maxrewrite = 1024, maxpollevents = 256\n\n\
          Available polling systems :\n      epoll : pref=300,  test result OK\n\
          Total: 1 (1 usable), will use epoll.\n\n\
-         I/O modes :\n      epoll : kernel sockets, edge-triggered epoll, one reactor per thread (default)\n       poll : userspace TCP/IP over NIC ports (not in this build)\n\n\
-         Available multiplexer protocols :\n          h1 : mode=HTTP  side=FE|BE\n        none : mode=TCP   side=FE|BE\n\n\
+         I/O modes :\n      epoll : kernel sockets, edge-triggered epoll, one reactor per thread (default)\n       poll : userspace TCP/IP (smoltcp) over NIC ports, one stack per worker ('io-mode poll')\n\
+              drivers: af-packet (TPACKET_V3 rings, fanout steering), tap\n\
+              busy-poll then idle back-off ('netstack' section: busy-poll 50us, idle-backoff 1ms by default)\n\n\
+         Available multiplexer protocols :\n          h2 : mode=HTTP  side=FE|BE\n          h1 : mode=HTTP  side=FE|BE\n        none : mode=TCP   side=FE|BE\n\n\
          Available services : none\n\nAvailable filters : none\n"
     );
     s

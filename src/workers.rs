@@ -15,8 +15,10 @@ use std::os::fd::IntoRawFd;
 use std::os::unix::net::UnixListener;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::Duration;
 
+use appliance_config::model::netstack::IoMode;
 use appliance_config::{Address, Config};
 use dataplane::io::{Endpoint, ListenOptions};
 use dataplane::mgmt::{Cli, CliListener};
@@ -26,6 +28,7 @@ use dataplane::tls::TlsContexts;
 use fallback_epoll::EpollDriver;
 
 use crate::os;
+use crate::poll_mode::PollPlan;
 
 /// Where each frontend listens, decided once for all workers.
 struct Planned {
@@ -179,12 +182,39 @@ pub fn build_tls(config: &Config, quiet: bool) -> Option<TlsContexts> {
 /// Run the proxy until stopped. Returns the process exit code.
 pub fn run(config: Config, tls: TlsContexts, ro: RunOptions) -> i32 {
     let nofile = os::raise_nofile();
-    let nbthread = config
-        .global
-        .nbthread
-        .map(|n| n as usize)
-        .unwrap_or_else(os::cpu_count)
-        .max(1);
+    let poll = if config.global.io_mode == IoMode::Poll {
+        match PollPlan::new(
+            &config,
+            config.global.nbthread.map(|n| n as usize),
+            os::cpu_count(),
+        ) {
+            Ok(p) => Some(Arc::new(p)),
+            Err(e) => {
+                eprintln!("[ALERT]    ({}) : {e}", std::process::id());
+                return 1;
+            }
+        }
+    } else {
+        None
+    };
+    // Every queue of every port, opened here in order (fanout numbering).
+    let mut poll_ports = match poll.as_ref().map(|p| p.open_ports()) {
+        Some(Ok(ports)) => ports.into_iter().map(Some).collect(),
+        Some(Err(e)) => {
+            eprintln!("[ALERT]    ({}) : {e}", std::process::id());
+            return 1;
+        }
+        None => Vec::new(),
+    };
+    let nbthread = match &poll {
+        Some(p) => p.workers(),
+        None => config
+            .global
+            .nbthread
+            .map(|n| n as usize)
+            .unwrap_or_else(os::cpu_count)
+            .max(1),
+    };
     // HAProxy derives maxconn from the descriptor limit: two per connection plus
     // some for listeners and checks.
     let derived = ((nofile.saturating_sub(100)) / 2).clamp(64, 1_000_000) as u32;
@@ -215,6 +245,7 @@ pub fn run(config: Config, tls: TlsContexts, ro: RunOptions) -> i32 {
     let (uid, gid) = (config.global.uid, config.global.gid);
     let chroot = config.global.chroot.clone();
     let shared = Shared::with_tls(config, maxconn, nbthread, ro.debug, tls);
+    let poll_plan = poll.clone();
 
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let mut mailboxes: Vec<Mailbox<Message>> = Vec::new();
@@ -249,6 +280,9 @@ pub fn run(config: Config, tls: TlsContexts, ro: RunOptions) -> i32 {
         let shared = shared.clone();
         let ready = ready_tx.clone();
         let cpus = thread_cpus.get(id).cloned().flatten();
+        let poll = poll
+            .clone()
+            .zip(poll_ports.get_mut(id).and_then(Option::take));
         let h = std::thread::Builder::new()
             .name(format!("sluice-w{id}"))
             .spawn(move || {
@@ -262,17 +296,30 @@ pub fn run(config: Config, tls: TlsContexts, ro: RunOptions) -> i32 {
                         );
                     }
                 }
+                let report = |r| {
+                    let _ = ready.send(r);
+                };
+                if let Some((plan, queues)) = poll {
+                    let driver = match plan.driver(id, queues) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            report(Err(e));
+                            return None;
+                        }
+                    };
+                    return dataplane::proxy::run_worker(
+                        id, driver, shared, listens, inbox, report,
+                    )
+                    .ok();
+                }
                 let driver = match EpollDriver::new() {
                     Ok(d) => d,
                     Err(e) => {
-                        let _ = ready.send(Err(format!("cannot create the epoll reactor: {e}")));
+                        report(Err(format!("cannot create the epoll reactor: {e}")));
                         return None;
                     }
                 };
-                dataplane::proxy::run_worker(id, driver, shared, listens, inbox, |r| {
-                    let _ = ready.send(r);
-                })
-                .ok()
+                dataplane::proxy::run_worker(id, driver, shared, listens, inbox, report).ok()
             })
             .expect("spawn worker thread");
         handles.push(h);
@@ -354,9 +401,13 @@ pub fn run(config: Config, tls: TlsContexts, ro: RunOptions) -> i32 {
     }
     if !ro.quiet {
         eprintln!(
-            "[NOTICE]   ({}) : sluice started: {} worker thread(s), epoll mode, maxconn {}.",
+            "[NOTICE]   ({}) : sluice started: {} worker thread(s), {}, maxconn {}.",
             std::process::id(),
             nbthread,
+            match &poll_plan {
+                Some(p) => p.describe(),
+                None => "epoll mode".to_string(),
+            },
             maxconn
         );
     }

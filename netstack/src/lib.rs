@@ -38,6 +38,7 @@
 #![warn(missing_docs)]
 
 pub mod af_packet;
+pub mod any_port;
 pub mod offload;
 pub mod poll_driver;
 pub mod port;

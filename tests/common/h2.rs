@@ -99,6 +99,9 @@ pub struct H2State {
     /// Numbers of the connections that have ended (closed by either side), in
     /// closing order.
     pub closed: Vec<usize>,
+    /// When each connection last sent response headers (the origin's clock, which
+    /// a loaded machine cannot skew the way a client thread's wake-up can).
+    pub responded: std::collections::HashMap<usize, std::time::Instant>,
 }
 
 type Shared = Arc<Mutex<H2State>>;
@@ -217,6 +220,11 @@ impl H2Origin {
     pub fn open(&self) -> usize {
         let s = self.state.lock().unwrap();
         s.conns - s.closed.len()
+    }
+
+    /// When each connection last answered (see [`H2State::responded`]).
+    pub fn responded(&self) -> std::collections::HashMap<usize, std::time::Instant> {
+        self.state.lock().unwrap().responded.clone()
     }
 
     pub fn last_seen(&self) -> Option<H2Seen> {
@@ -398,6 +406,10 @@ async fn handle(req: Request<RecvStream>, mut respond: SendResponse<Bytes>, id: 
         let _ = respond.send_informational(Response::builder().status(100).body(()).unwrap());
     }
     let base = || {
+        st.lock()
+            .unwrap()
+            .responded
+            .insert(id, std::time::Instant::now());
         Response::builder()
             .header("x-origin", "h2")
             .header("x-conn-id", id.to_string())

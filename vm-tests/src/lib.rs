@@ -43,7 +43,7 @@ pub use detect::Skip;
 pub use netns::{Host, Lab};
 pub use process::NsProcess;
 pub use sluice::Sluice;
-pub use topology::ThreeTier;
+pub use topology::{Mode, ThreeTier};
 
 /// Unwraps `Ok(v)`, or prints `skipped: <reason>` and returns from the (test)
 /// function on `Err(skip)`:

@@ -117,8 +117,20 @@ impl Sluice {
         let cfg = host.dir().join(format!("{tag}.cfg"));
         std::fs::write(&cfg, config).map_err(|e| format!("{}: {e}", cfg.display()))?;
         let proc = host.spawn(&tag, bin, &["-db".as_ref(), "-f".as_ref(), cfg.as_os_str()])?;
-        proc.wait_listening(&bind_ports(config), START_TIMEOUT)
-            .map_err(|e| format!("{e}\n--- config:\n{config}"))?;
+        if config.contains("io-mode poll") {
+            // The userspace stack listens outside the kernel's tables: wait for the
+            // start-up notice instead.
+            if proc.wait_log(&["sluice started"], START_TIMEOUT).is_none() {
+                return Err(format!(
+                    "{tag} did not start in poll mode (status {:?}):\n{}\n--- config:\n{config}",
+                    proc.exited(),
+                    proc.output()
+                ));
+            }
+        } else {
+            proc.wait_listening(&bind_ports(config), START_TIMEOUT)
+                .map_err(|e| format!("{e}\n--- config:\n{config}"))?;
+        }
         Ok(Sluice { proc, config: cfg })
     }
 }

@@ -1,5 +1,7 @@
-//! End-to-end scenarios in network namespaces: client — appliance (sluice, epoll
-//! mode) — server(s), with Rust origins, the Rust client and curl.
+//! End-to-end scenarios in network namespaces: client — appliance (sluice) —
+//! server(s), with Rust origins, the Rust client and curl. Every scenario runs in
+//! each [`Mode`]: epoll (kernel sockets), poll over AF_PACKET and poll over TAP
+//! (the userspace stack; the appliance's kernel holds no address).
 //!
 //! Each test builds its own topology (unique namespace names) and tears it down on
 //! drop; every wait is bounded. Tests that cannot run here print `skipped: …`.
@@ -8,7 +10,7 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 use vm_tests::cmd::Finished;
-use vm_tests::topology::{self, FRONT};
+use vm_tests::topology::{self, Mode, FRONT};
 use vm_tests::{detect, pattern, skip_unless, Host, NsProcess, Skip, Sluice, ThreeTier};
 
 const ORIGIN: &str = env!("CARGO_BIN_EXE_lab-origin");
@@ -18,11 +20,40 @@ const TEN_MB: u64 = 10 * 1024 * 1024;
 const CLIENT_LIMIT: Duration = Duration::from_secs(60);
 
 /// The topology and the sluice binary, or why this machine cannot run the test.
-fn setup(n_servers: usize) -> Result<(ThreeTier, PathBuf), Skip> {
+fn setup(n_servers: usize, mode: Mode) -> Result<(ThreeTier, PathBuf), Skip> {
     detect::lab()?;
     let bin = vm_tests::sluice::binary()?;
-    Ok((ThreeTier::build(n_servers)?, bin))
+    Ok((ThreeTier::build_mode(n_servers, mode)?, bin))
 }
+
+/// One `#[test]` per mode for each scenario: `scenario::epoll`,
+/// `scenario::poll_af_packet`, `scenario::poll_tap`.
+macro_rules! in_every_mode {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn epoll() {
+                super::$name(super::Mode::Epoll)
+            }
+            #[test]
+            fn poll_af_packet() {
+                super::$name(super::Mode::PollAfPacket)
+            }
+            #[test]
+            fn poll_tap() {
+                super::$name(super::Mode::PollTap)
+            }
+        }
+    )*};
+}
+
+in_every_mode!(
+    keepalive_requests_alternate_between_origins,
+    ten_megabyte_bodies_arrive_intact,
+    tcp_mode_forwards_bytes,
+    vanished_server_host_gives_fast_errors,
+    many_concurrent_connections_all_answered,
+);
 
 /// Starts `lab-origin` in `host` and waits until it listens on every port.
 fn origin(host: &Host, name: &str, http: &[String], echo: &[String]) -> NsProcess {
@@ -81,18 +112,19 @@ fn no_curl() -> bool {
     }
 }
 
-/// `global` + `defaults` for the HTTP scenarios.
-fn http_defaults(connect: &str, server: &str) -> String {
+/// `global` + `defaults` (+ `netstack` in poll mode) for the HTTP scenarios.
+fn http_defaults(t: &ThreeTier, connect: &str, server: &str) -> String {
+    let (io_mode, netstack) = t.netstack();
     format!(
         "global
     log stdout format raw local0
-    maxconn 10000
-
-defaults
+    maxconn 30000
+{io_mode}
+{netstack}defaults
     mode http
     log global
     option httplog
-    maxconn 10000
+    maxconn 30000
     timeout connect {connect}
     timeout client 30s
     timeout server {server}
@@ -126,10 +158,9 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 
 /// Roundrobin over two origins in the server host: requests on one keep-alive
 /// client connection alternate between them (Rust client and curl).
-#[test]
-fn keepalive_requests_alternate_between_origins() {
+fn keepalive_requests_alternate_between_origins(mode: Mode) {
     let started = Instant::now();
-    let (t, bin) = skip_unless!(setup(1));
+    let (t, bin) = skip_unless!(setup(1, mode));
     let srv = topology::server_addr(0);
     let _o1 = origin(&t.servers[0], "s1", &[format!("{srv}:8001")], &[]);
     let _o2 = origin(&t.servers[0], "s2", &[format!("{srv}:8002")], &[]);
@@ -144,7 +175,7 @@ backend be
     server s1 {srv}:8001
     server s2 {srv}:8002
 ",
-        http_defaults("2s", "10s")
+        http_defaults(&t, "2s", "10s")
     );
     let sluice = Sluice::start(&t.appliance, &bin, &cfg).unwrap_or_else(|e| panic!("{e}"));
 
@@ -203,10 +234,9 @@ backend be
 }
 
 /// A 10 MB response and a 10 MB request body cross the appliance intact.
-#[test]
-fn ten_megabyte_bodies_arrive_intact() {
+fn ten_megabyte_bodies_arrive_intact(mode: Mode) {
     let started = Instant::now();
-    let (t, bin) = skip_unless!(setup(1));
+    let (t, bin) = skip_unless!(setup(1, mode));
     let srv = topology::server_addr(0);
     let _o = origin(&t.servers[0], "s1", &[format!("{srv}:8001")], &[]);
     let cfg = format!(
@@ -218,7 +248,7 @@ frontend fe
 backend be
     server s1 {srv}:8001
 ",
-        http_defaults("2s", "30s")
+        http_defaults(&t, "2s", "30s")
     );
     let _sluice = Sluice::start(&t.appliance, &bin, &cfg).unwrap_or_else(|e| panic!("{e}"));
     let want = pattern::pattern_sum(TEN_MB).line();
@@ -260,10 +290,9 @@ backend be
 
 /// `mode tcp`: bytes (10 MB each way through an echo server) and a whole HTTP
 /// exchange (curl) are forwarded unchanged.
-#[test]
-fn tcp_mode_forwards_bytes() {
+fn tcp_mode_forwards_bytes(mode: Mode) {
     let started = Instant::now();
-    let (t, bin) = skip_unless!(setup(1));
+    let (t, bin) = skip_unless!(setup(1, mode));
     let srv = topology::server_addr(0);
     let _o = origin(
         &t.servers[0],
@@ -271,11 +300,12 @@ fn tcp_mode_forwards_bytes() {
         &[format!("{srv}:8001")],
         &[format!("{srv}:9001")],
     );
+    let (io_mode, netstack) = t.netstack();
     let cfg = format!(
         "global
     log stdout format raw local0
-
-defaults
+{io_mode}
+{netstack}defaults
     mode tcp
     log global
     option tcplog
@@ -317,10 +347,9 @@ backend web
 /// flight gets 504 after `timeout server`, new requests for it 503 after at most
 /// `timeout connect` per try, health checks take it out, traffic goes to the
 /// survivor, nothing hangs; when its link comes back it is UP again.
-#[test]
-fn vanished_server_host_gives_fast_errors() {
+fn vanished_server_host_gives_fast_errors(mode: Mode) {
     let started = Instant::now();
-    let (t, bin) = skip_unless!(setup(2));
+    let (t, bin) = skip_unless!(setup(2, mode));
     let (a0, a1) = (topology::server_addr(0), topology::server_addr(1));
     let _o1 = origin(&t.servers[0], "s1", &[format!("{a0}:8001")], &[]);
     let _o2 = origin(&t.servers[1], "s2", &[format!("{a1}:8001")], &[]);
@@ -342,7 +371,7 @@ backend be
 backend only2
     server s2 {a1}:8001 {chk}
 ",
-        http_defaults("500ms", "1500ms")
+        http_defaults(&t, "500ms", "1500ms")
     );
     let sluice = Sluice::start(&t.appliance, &bin, &cfg).unwrap_or_else(|e| panic!("{e}"));
     let addr = format!("{FRONT}:80");
@@ -448,11 +477,11 @@ backend only2
     );
 }
 
-/// 2,000 client connections open at once through the appliance, all answered.
-#[test]
-fn two_thousand_concurrent_connections_all_answered() {
+/// Many client connections open at once through the appliance, all answered:
+/// 2,000 in epoll mode, 10,000 through the userspace stack.
+fn many_concurrent_connections_all_answered(mode: Mode) {
     let started = Instant::now();
-    let (t, bin) = skip_unless!(setup(1));
+    let (t, bin) = skip_unless!(setup(1, mode));
     let srv = topology::server_addr(0);
     let _o1 = origin(&t.servers[0], "s1", &[format!("{srv}:8001")], &[]);
     let _o2 = origin(&t.servers[0], "s2", &[format!("{srv}:8002")], &[]);
@@ -467,18 +496,35 @@ backend be
     server s1 {srv}:8001
     server s2 {srv}:8002
 ",
-        http_defaults("5s", "30s")
+        http_defaults(&t, "5s", "30s")
+    )
+    // 10,000 connections each way: small per-connection buffers.
+    .replace(
+        "idle-backoff 1ms",
+        "idle-backoff 1ms\n    tcp-buffers 16k 16k",
     );
     let sluice = Sluice::start(&t.appliance, &bin, &cfg).unwrap_or_else(|e| panic!("{e}"));
-    let n = 2000;
+    let n: usize = if mode.is_poll() { 10_000 } else { 2_000 };
     let l = client(&t, &["many", &format!("{FRONT}:80"), "/", &n.to_string()]);
     let line = &l[0];
-    assert_eq!(field(line, "opened"), Some("2000"), "{line}");
-    assert_eq!(field(line, "answered"), Some("2000"), "{line}");
-    assert_eq!(field(line, "statuses"), Some("200:2000"), "{line}");
+    assert_eq!(
+        field(line, "opened"),
+        Some(n.to_string().as_str()),
+        "{line}"
+    );
+    assert_eq!(
+        field(line, "answered"),
+        Some(n.to_string().as_str()),
+        "{line}"
+    );
+    assert_eq!(
+        field(line, "statuses"),
+        Some(format!("200:{n}").as_str()),
+        "{line}"
+    );
     assert!(sluice.exited().is_none());
     eprintln!(
-        "two_thousand_concurrent_connections_all_answered: {:?} ({line})",
+        "many_concurrent_connections_all_answered ({mode:?}): {:?} ({line})",
         started.elapsed()
     );
 }

@@ -13,7 +13,7 @@ use smoltcp::wire::{IpAddress, IpListenEndpoint};
 
 use super::device::{NoTx, OneFrame, PortRef};
 use super::*;
-use crate::port::{Instant, Port, RxToken};
+use crate::port::{Instant, Port, RxToken, TxToken};
 use crate::smoltcp_phy::to_smoltcp_instant;
 
 impl<P: Port> Stack<P> {
@@ -271,6 +271,11 @@ impl<P: Port> Stack<P> {
             return;
         };
         let n = &mut self.nics[c.nic];
+        if c.socket_ref().state() == State::SynSent {
+            if ask_next_hop(n, *c.tuple.remote.ip(), self.now) {
+                self.counters.arp_requests += 1;
+            }
+        }
         for _ in 0..EGRESS_SEGMENTS_PER_TURN {
             let mut dev = PortRef::new(&mut n.port);
             if n.iface.poll_egress(smol_now, &mut dev, &mut c.set) == PollResult::None {
@@ -375,6 +380,64 @@ fn learn_neighbour(
     let mut empty = SocketSet::new(empty_storage);
     let _ = iface.poll_ingress_single(to_smoltcp_instant(now), &mut dev, &mut empty);
     counters.neighbours_learned += 1;
+}
+
+/// Least time between two ARP requests of the stack for one next hop.
+const ARP_ASK_INTERVAL_MS: i64 = 200;
+
+/// smoltcp sends at most one ARP request per second *per interface* (one
+/// `silent_until` for the whole neighbour cache), so the second of two servers
+/// connected to at once waits a second for its MAC — longer than a health
+/// check's timeout. A connection whose next hop is unknown asks for it here,
+/// itself (at most every [`ARP_ASK_INTERVAL_MS`] per address); smoltcp learns the
+/// reply like any ARP frame addressed to it. Returns whether a request was sent.
+fn ask_next_hop<P: Port>(n: &mut Nic<P>, remote: Ipv4Addr, now: Instant) -> bool {
+    let hop = if n.addrs.iter().any(|&(a, p)| in_subnet(remote, a, p)) {
+        remote
+    } else {
+        match n
+            .routes
+            .iter()
+            .filter(|r| in_subnet(remote, r.dest, r.prefix))
+            .max_by_key(|r| r.prefix)
+        {
+            Some(r) => r.via,
+            None => return false,
+        }
+    };
+    if n.neighbours.contains_key(&hop) {
+        return false;
+    }
+    let Some(&(src, _)) = n.addrs.iter().find(|&&(a, p)| in_subnet(hop, a, p)) else {
+        return false;
+    };
+    let now_ms = now.total_millis();
+    if n.arp_asked
+        .get(&hop)
+        .is_some_and(|&at| now_ms - at < ARP_ASK_INTERVAL_MS)
+    {
+        return false;
+    }
+    let Some(tx) = n.port.transmit(now) else {
+        return false;
+    };
+    n.arp_asked.insert(hop, now_ms);
+    let frame = arp_request(n.mac, src, hop);
+    tx.consume(frame.len(), |buf| buf.copy_from_slice(&frame));
+    true
+}
+
+/// A broadcast ARP request from (`mac`, `ip`) for `target`.
+fn arp_request(mac: [u8; 6], ip: Ipv4Addr, target: Ipv4Addr) -> [u8; 42] {
+    let mut f = [0u8; 42];
+    f[0..6].copy_from_slice(&[0xff; 6]);
+    f[6..12].copy_from_slice(&mac);
+    f[12..14].copy_from_slice(&[0x08, 0x06]);
+    f[14..22].copy_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+    f[22..28].copy_from_slice(&mac);
+    f[28..32].copy_from_slice(&ip.octets());
+    f[38..42].copy_from_slice(&target.octets());
+    f
 }
 
 /// An ARP reply from (`mac`, `ip`) to (`our_mac`, `our_ip`).

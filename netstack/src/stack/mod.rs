@@ -190,6 +190,8 @@ pub struct StackCounters {
     pub timers_fired: u64,
     /// Synthetic ARP entries given to smoltcp from observed traffic.
     pub neighbours_learned: u64,
+    /// ARP requests the stack sent itself for a connection's unresolved next hop.
+    pub arp_requests: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,6 +266,8 @@ struct Nic<P: Port> {
     routes: Vec<RouteConfig>,
     /// Peers seen on-link: MAC and when smoltcp was last told (ms).
     neighbours: FastMap<Ipv4Addr, ([u8; 6], i64)>,
+    /// Next hops this stack sent its own ARP request for, and when (ms).
+    arp_asked: FastMap<Ipv4Addr, i64>,
 }
 
 /// What a TCP/IPv4 frame says about itself (Ethernet II, no VLAN).
@@ -379,6 +383,7 @@ impl<P: Port> Stack<P> {
                 addrs: nc.addrs,
                 routes: nc.routes,
                 neighbours: FastMap::default(),
+                arp_asked: FastMap::default(),
             });
         }
         let span = u32::from(cfg.local_ports.1.saturating_sub(cfg.local_ports.0)) + 1;
