@@ -5,6 +5,7 @@ mod errors;
 mod preproc;
 mod rules;
 mod samples;
+mod stats;
 mod tls;
 mod words;
 
