@@ -30,6 +30,7 @@ mod maxconn;
 mod pools;
 pub mod prometheus;
 mod stat;
+pub mod statspage;
 mod typed;
 
 use std::io::{self, BufRead, BufReader, Write};
