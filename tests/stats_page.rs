@@ -1,10 +1,12 @@
 //! The stats page (`stats enable` and friends) end to end through the real binary:
-//! curl for authentication (401 with the realm, 200 with credentials) and the
-//! `;csv` export (exactly `show stat`'s header and rows); headless Chromium
-//! (Debian's `chromium`; prints `skipped: chromium not installed` when absent) for
-//! the rendered page — every proxy and server row with its state — and the admin
-//! action: the form's fields taken from the rendered DOM, posted like the browser
-//! would, then the server is in MAINT (page and CLI) and gets no traffic, and back.
+//! curl for authentication (401 with the realm, 200 with credentials), the `;csv`
+//! export (exactly `show stat`'s header and rows) and a POST without admin rights
+//! (`;st=DENY`, no change); headless Chromium (Debian's `chromium`; prints
+//! `skipped: chromium not installed` when absent) for the rendered page — every
+//! proxy and server row with its state — and the admin action: Chromium submits the
+//! page's own form (MAINT on server `a`) and follows the 303, the page after the
+//! redirect shows the banner and `a` in MAINT, the CLI agrees, `a` gets no traffic;
+//! then a curl POST with the form's fields sets it back to READY and it serves again.
 
 mod common;
 
@@ -222,14 +224,24 @@ fn auth_page_and_csv_through_curl() {
 
 /// Headless Chromium's serialised DOM of `url`.
 fn dump_dom(url: &str, profile: &Path) -> String {
-    let mut child = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
+    dump_dom_after(url, profile, false)
+}
+
+/// Like [`dump_dom`]; with `navigations`, Chromium waits (virtual time) for what the
+/// page's script starts, e.g. a form submission and its redirect.
+fn dump_dom_after(url: &str, profile: &Path, navigations: bool) -> String {
+    let mut cmd = Command::new(CHROMIUM);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    if navigations {
+        cmd.arg("--virtual-time-budget=10000");
+    }
+    let mut child = cmd
         .args(["--dump-dom", url])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -329,14 +341,39 @@ fn chromium_renders_the_page_and_the_admin_action_takes_effect() {
         ]);
         out.stdout_str()
     };
-    let answer = post("maint");
-    assert_eq!(answer, format!("303 {base};st=DONE"));
-    // After the redirect: the banner, and `a` in MAINT (page and CLI).
-    let dom = dump_dom(&format!("{base};st=DONE"), profile.path());
+    // The browser submits the page's own form (its markup from the rendered DOM,
+    // `a` checked, MAINT chosen, the action made absolute for a local file), then
+    // follows the 303: the DOM dumped is the page after the redirect.
+    let start = dom.find("<form method=\"post\"").expect("form");
+    let end = start + dom[start..].find("</form>").expect("form end") + "</form>".len();
+    let form = dom[start..end]
+        .replacen(
+            &format!("action=\"{action}\""),
+            &format!("action=\"http://127.0.0.1:{}{action}\"", s.public),
+            1,
+        )
+        .replacen(
+            "name=\"s\" value=\"a\"",
+            "name=\"s\" value=\"a\" checked",
+            1,
+        )
+        .replacen(
+            "<option value=\"maint\">",
+            "<option value=\"maint\" selected>",
+            1,
+        );
+    let file = profile.write(
+        "submit.html",
+        &format!("<!DOCTYPE html><html><body>{form}<script>document.forms[0].submit()</script></body></html>"),
+    );
+    let dom = dump_dom_after(&format!("file://{}", file.display()), profile.path(), true);
     assert!(dom.contains("Action processed successfully."), "{dom}");
     assert!(dom.contains(&row("be", "a", "MAINT")), "{dom}");
     assert!(dom.contains("class=\"maint\""), "{dom}");
     assert!(cli_rows(&s.sock).contains(&("be".into(), "a".into(), "MAINT".into())));
+    assert!(dom.contains(&row("be", "b", "UP")), "{dom}");
+    // The same page through curl: the 303 and its location.
+    assert_eq!(post("maint"), format!("303 {base};st=DONE"));
     // No traffic to `a` (both workers see it).
     let before = s.a.requests();
     for i in 0..10 {
