@@ -213,6 +213,16 @@ fn auth_page_and_csv_through_curl() {
     assert_eq!(status, 303, "{text}");
     assert!(text.contains("location: /monitor;st=DENY"), "{text}");
     assert!(cli_rows(&s.sock).contains(&("be".into(), "a".into(), "UP".into())));
+    // With admin rights: an unknown action is refused (ERRP), a form too large is
+    // not read (EXCD); nothing changes.
+    let (status, text) = curl_i(&["-u", "admin:s3cret", "-d", "s=a&action=dhlth&b=be", &url]);
+    assert_eq!(status, 303, "{text}");
+    assert!(text.contains("location: /stats;st=ERRP"), "{text}");
+    let big = format!("s=a&action=maint&b=be&pad={}", "x".repeat(20_000));
+    let (status, text) = curl_i(&["-u", "admin:s3cret", "-H", "Expect:", "-d", &big, &url]);
+    assert_eq!(status, 303, "{text}");
+    assert!(text.contains("location: /stats;st=EXCD"), "{text}");
+    assert!(cli_rows(&s.sock).contains(&("be".into(), "a".into(), "UP".into())));
     let (_, text) = curl_i(&[&format!("http://127.0.0.1:{}/monitor;st=DENY", s.ro)]);
     assert!(text.contains("Action denied"), "{text}");
     assert!(!text.contains("<form"), "{text}");
