@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::error::{did_you_mean, ConfigError, ConfigErrors, Diagnostic, Location, Severity};
 use crate::model::rules::BackendRef;
 use crate::model::Address;
-use crate::model::{Backend, Config, ErrorPage, Frontend, Logger, Mode};
+use crate::model::{Backend, Config, ErrorPage, Frontend, Logger, Mode, StatsPage};
 use crate::parse::format::parse_format;
 use crate::parse::global::check_cpu_maps;
-use crate::parse::proxy::{ErrDirective, Kind, LogFmtKind, LogSpec};
+use crate::parse::proxy::{ErrDirective, Kind, LogFmtKind, LogSpec, ProxyConf};
 use crate::parse::{Ctx, Loader};
 use crate::Loaded;
 
@@ -177,6 +177,7 @@ pub(crate) fn finalize(mut ld: Loader<'_>) -> Result<Loaded, ConfigErrors> {
                 format!("HTTP rules of {desc} are ignored because they need 'mode http'"),
             );
         }
+        let stats = stats_page(ctx, &p, &desc);
         let mut lw = vec![];
         let logs = loggers(&p.loggers, &ctx.global.loggers, &mut lw);
         for l in lw {
@@ -214,7 +215,11 @@ pub(crate) fn finalize(mut ld: Loader<'_>) -> Result<Loaded, ConfigErrors> {
                 None if p.kind == Kind::Listen => Some(p.name.clone()),
                 None => None,
             };
-            if p.mode == Mode::Http && default_backend.is_none() && p.use_backends.is_empty() {
+            if p.mode == Mode::Http
+                && default_backend.is_none()
+                && p.use_backends.is_empty()
+                && stats.is_none()
+            {
                 ctx.warn(Some(&p.location), format!("{desc} has no 'default_backend' and no 'use_backend' rule; its requests will get 503"));
             }
             // Backend references.
@@ -271,6 +276,7 @@ pub(crate) fn finalize(mut ld: Loader<'_>) -> Result<Loaded, ConfigErrors> {
                 monitor_uri: p.monitor_uri.clone(),
                 capture_request: p.capture_request.clone(),
                 capture_response: p.capture_response.clone(),
+                stats: stats.clone(),
                 location: p.location.clone(),
             });
         }
@@ -388,6 +394,7 @@ pub(crate) fn finalize(mut ld: Loader<'_>) -> Result<Loaded, ConfigErrors> {
                     p.http_response.clone()
                 },
                 errorfiles: pages,
+                stats,
                 location: p.location.clone(),
             });
         }
@@ -524,4 +531,29 @@ fn check_poll_mode(ctx: &mut Ctx<'_>, frontends: &[Frontend], backends: &[Backen
             ));
         }
     }
+}
+
+/// The stats page of a section: needs `mode http` (an error when the section asked
+/// for it, silently not inherited by a `mode tcp` section); the admin condition gets
+/// the ACL list it indexes into.
+fn stats_page(ctx: &mut Ctx<'_>, p: &ProxyConf, desc: &str) -> Option<StatsPage> {
+    let mut page = p.stats.clone()?;
+    if p.kind == Kind::Defaults {
+        return None;
+    }
+    if p.mode == Mode::Tcp {
+        if !p.stats_inherited {
+            ctx.error(ConfigError::new(
+                Some(page.location.clone()),
+                "stats",
+                format!("the stats page of {desc} needs 'mode http'"),
+                "set 'mode http' in this section, or move the 'stats' lines to an HTTP frontend or listen",
+            ));
+        }
+        return None;
+    }
+    if page.admin.is_some() && p.stats_admin_own_acls {
+        page.admin_acls = p.acls.clone();
+    }
+    Some(page)
 }

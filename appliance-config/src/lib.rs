@@ -64,7 +64,7 @@ pub use model::{
     Address, Backend, Balance, Bind, BindTls, Capture, CheckExpect, CliLevel, Config, CpuMap,
     ErrorPage, ForwardFor, Frontend, Global, H2Side, H2Tune, HashType, HttpCheck, HttpConnMode,
     HttpErrors, HttpReuse, IdlePoolShared, LogDest, LogHeaderFormat, LogLevel, Logger, Mode,
-    Server, ServerTls, StatsSocket, Timeouts, TlsVersion, Tune, Verify,
+    Server, ServerTls, StatsPage, StatsSocket, Timeouts, TlsVersion, Tune, Verify,
 };
 pub use parse::global::MAX_THREADS;
 

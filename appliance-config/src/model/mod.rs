@@ -15,9 +15,11 @@ mod global;
 pub mod netstack;
 pub mod rules;
 pub mod sample;
+mod stats;
 mod tls;
 
 pub use global::{CliLevel, CpuMap, Global, H2Side, H2Tune, IdlePoolShared, StatsSocket, Tune};
+pub use stats::{StatsPage, DEFAULT_STATS_REALM, DEFAULT_STATS_URI};
 pub use tls::{BindTls, ServerTls, TlsVersion, Verify};
 
 use std::collections::BTreeMap;
@@ -476,6 +478,9 @@ pub struct Frontend {
     pub capture_request: Vec<Capture>,
     /// `capture response header`.
     pub capture_response: Vec<Capture>,
+    /// The stats page (`stats enable` and friends), answered after the frontend's
+    /// `http-request` rules.
+    pub stats: Option<StatsPage>,
     /// Where it was declared.
     pub location: Location,
 }
@@ -532,6 +537,9 @@ pub struct Backend {
     pub http_response: Vec<HttpRule>,
     /// Error pages by status.
     pub errorfiles: BTreeMap<u16, ErrorPage>,
+    /// The stats page, answered after the backend's `http-request` rules (for a
+    /// `listen`, the frontend side answers first).
+    pub stats: Option<StatsPage>,
     /// Where it was declared.
     pub location: Location,
 }

@@ -21,6 +21,7 @@ pub(crate) mod proxy;
 pub(crate) mod refused;
 pub(crate) mod sample;
 mod server;
+pub(crate) mod stats;
 pub(crate) mod tls;
 pub(crate) mod units;
 

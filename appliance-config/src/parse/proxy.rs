@@ -22,7 +22,7 @@ use crate::model::rules::{BackendRef, HttpAction, HttpRule, UseBackend};
 use crate::model::sample::Acl;
 use crate::model::{
     Balance, Bind, Capture, ErrorPage, ForwardFor, HashType, HttpCheck, HttpConnMode, HttpReuse,
-    Logger, Mode, Server, Timeouts,
+    Logger, Mode, Server, StatsPage, Timeouts,
 };
 
 /// Section type.
@@ -90,6 +90,7 @@ pub(crate) const PROXY_KEYWORDS: &[(&str, u8)] = &[
     ("enabled", F | B | D),
     ("capture", F | S),
     ("monitor-uri", F | D),
+    ("stats", F | B | D),
 ];
 
 /// A `log` line as written.
@@ -159,6 +160,13 @@ pub(crate) struct ProxyConf {
     pub http_check_loc: Option<Location>,
     pub log_health_checks: bool,
     pub abortonclose: bool,
+    /// The stats page (`stats …` lines, or inherited from `defaults`).
+    pub stats: Option<StatsPage>,
+    /// `stats` came from `defaults` and no line of this section changed it.
+    pub stats_inherited: bool,
+    /// `stats admin`'s condition refers to this section's ACLs (not a copy taken
+    /// in `defaults`).
+    pub stats_admin_own_acls: bool,
 }
 
 impl ProxyConf {
@@ -182,6 +190,7 @@ impl ProxyConf {
                 capture_request: vec![],
                 capture_response: vec![],
                 servers: vec![],
+                stats_inherited: d.stats.is_some(),
                 ..d
             },
             None => ProxyConf {
@@ -222,6 +231,9 @@ impl ProxyConf {
                 http_check_loc: None,
                 log_health_checks: false,
                 abortonclose: false,
+                stats: None,
+                stats_inherited: false,
+                stats_admin_own_acls: false,
             },
         };
         p.kind = kind;
@@ -600,6 +612,7 @@ pub(crate) fn proxy_kw(ctx: &mut Ctx<'_>, px: &mut ProxyConf, ln: &Ln<'_>) -> R 
             }
             px.monitor_uri = Some(ln.w[1].clone());
         }
+        "stats" => super::stats::stats_kw(px, ln)?,
         _ => unreachable!("keyword table and match out of sync: {kw}"),
     }
     Ok(())

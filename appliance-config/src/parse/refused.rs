@@ -64,7 +64,6 @@ pub(crate) fn unsupported_proxy_kw(kw: &str) -> Option<&'static str> {
         "stick-table" | "stick" => "stick tables are not supported yet",
         "tcp-request" | "tcp-response" => "TCP content rules are not supported yet",
         "compression" => "HTTP compression is not supported yet",
-        "stats" => "the stats page is not in this build yet",
         "cookie" => "cookie-based persistence is not supported yet",
         "filter" => "filters (compression, SPOE, cache, trace, bandwidth limits) are not supported",
         "http-after-response" => {

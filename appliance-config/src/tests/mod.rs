@@ -6,6 +6,7 @@ mod netstack;
 mod preproc;
 mod rules;
 mod samples;
+mod stats;
 mod tls;
 mod words;
 

@@ -124,6 +124,12 @@ impl RequestHead {
         self.body
     }
 
+    /// The body was read by sluice itself (a local service): nothing is left to
+    /// forward or discard.
+    pub fn mark_body_read(&mut self) {
+        self.body = BodyKind::None;
+    }
+
     /// Offset where the authority starts and where the path starts, for an
     /// absolute-form target.
     fn absolute_parts(&self) -> Option<(usize, usize)> {

@@ -317,15 +317,7 @@ fn now_s() -> u64 {
 
 /// Put a server in or out of maintenance / drain (the operator's admin state).
 fn set_admin(st: &ServerState, maint: bool, drain: bool) {
-    let was = (
-        st.maint.load(Ordering::Relaxed),
-        st.drain.load(Ordering::Relaxed),
-    );
-    st.maint.store(maint, Ordering::Relaxed);
-    st.drain.store(drain, Ordering::Relaxed);
-    if was != (maint, drain) {
-        st.last_change.store(now_s(), Ordering::Relaxed);
-    }
+    st.set_admin(maint, drain);
 }
 
 /// `set weight <be>/<srv> <w>[%]` (also `set server ... weight`).

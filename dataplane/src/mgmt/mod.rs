@@ -6,8 +6,9 @@
 //! and [`WorkerSnapshot`] (what a worker reports of itself). Commands live in
 //! `commands`, `show info` in `info`, `set maxconn` in `maxconn`,
 //! `disable|enable|shutdown frontend` in `frontend`, `show errors` in `errors`, `show pools` in `pools`, `show stat` in `stat`, their
-//! typed and JSON formats in `typed`, and the Prometheus exporter (served by the
-//! workers, not the CLI) in `prometheus`.
+//! typed and JSON formats in `typed`, the Prometheus exporter (served by the
+//! workers, not the CLI) in `prometheus`, and the stats page's HTML and CSV (also
+//! served by the workers, see `proxy::http::statspage`) in `statspage`.
 //!
 //! Protocol (HAProxy's): non-interactive by default — read one line, run its commands
 //! (separated by `;`), write each answer followed by an empty line, close. `prompt`
@@ -30,6 +31,7 @@ mod maxconn;
 mod pools;
 pub mod prometheus;
 mod stat;
+pub mod statspage;
 mod typed;
 
 use std::io::{self, BufRead, BufReader, Write};

@@ -189,7 +189,7 @@ impl Page {
 }
 
 /// The workers' counters summed.
-fn totals(sh: &Shared, snaps: &[WorkerSnapshot]) -> WorkerStats {
+pub(crate) fn totals(sh: &Shared, snaps: &[WorkerSnapshot]) -> WorkerStats {
     let per_backend: Vec<usize> = sh.config.backends.iter().map(|b| b.servers.len()).collect();
     let mut t = WorkerStats::new(sh.config.frontends.len(), &per_backend);
     for s in snaps {

@@ -8,18 +8,20 @@
 //! comma); columns sluice does not track are empty.
 
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use appliance_config::{Balance, Mode};
 
 use super::{typed, Cli};
 use crate::proxy::shared::{FeState, ServerState};
 use crate::proxy::stats::{Counters, WorkerStats};
+use crate::proxy::Shared;
 
 /// The columns of HAProxy 2.6's `show stat` (`-` separates the modules' counters).
 pub const COLUMNS: &str = "pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,srv_abrt,comp_in,comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,ctime,rtime,ttime,agent_status,agent_code,agent_duration,check_desc,agent_desc,check_rise,check_fall,check_health,agent_rise,agent_fall,agent_health,addr,cookie,mode,algo,conn_rate,conn_rate_max,conn_tot,intercepted,dcon,dses,wrew,connect,reuse,cache_lookups,cache_hits,srv_icur,src_ilim,qtime_max,ctime_max,rtime_max,ttime_max,eint,idle_conn_cur,safe_conn_cur,used_conn_cur,need_conn_est,uweight,agg_server_status,agg_server_check_status,agg_check_status,-,ssl_sess,ssl_reused_sess,ssl_failed_handshake,h2_headers_rcvd,h2_data_rcvd,h2_settings_rcvd,h2_rst_stream_rcvd,h2_goaway_rcvd,h2_detected_conn_protocol_errors,h2_detected_strm_protocol_errors,h2_rst_stream_resp,h2_goaway_resp,h2_open_connections,h2_backend_open_streams,h2_total_connections,h2_backend_total_streams,h1_open_connections,h1_open_streams,h1_total_connections,h1_total_streams,h1_bytes_in,h1_bytes_out,h1_spliced_bytes_in,h1_spliced_bytes_out";
 
-/// One row being filled, by column name.
-struct Row {
+/// One row being filled, by column name (also what the stats page renders).
+pub(crate) struct Row {
     names: Vec<&'static str>,
     vals: Vec<String>,
 }
@@ -60,6 +62,22 @@ impl Row {
         self
     }
 
+    /// What backends and servers count of their traffic: bytes, retries,
+    /// redispatches, and for a server the idle-pool gauges.
+    fn traffic(&mut self, c: &Counters, server: bool) -> &mut Self {
+        self.set("bin", c.bytes_in)
+            .set("bout", c.bytes_out)
+            .set("wretr", c.retries)
+            .set("wredis", c.redispatches);
+        if server {
+            self.set("idle_conn_cur", c.idle_cur)
+                .set("safe_conn_cur", c.safe_cur)
+                .set("used_conn_cur", c.used_cur)
+                .set("need_conn_est", c.need_est);
+        }
+        self
+    }
+
     fn hrsp(&mut self, c: &Counters) -> &mut Self {
         for (i, n) in [
             "hrsp_1xx",
@@ -77,7 +95,8 @@ impl Row {
         self
     }
 
-    fn get(&self, name: &str) -> &str {
+    /// The value of column `name` ("" when empty or unknown).
+    pub(crate) fn get(&self, name: &str) -> &str {
         self.names
             .iter()
             .position(|n| *n == name)
@@ -116,10 +135,15 @@ fn algo_name(b: &Balance) -> &'static str {
 
 /// Seconds since a server's last state change (since start if it never changed).
 pub(crate) fn since_change(cli: &Cli, st: &ServerState) -> u64 {
+    since_change_at(cli.started, st)
+}
+
+/// [`since_change`] for a process started at `started`.
+fn since_change_at(started: Instant, st: &ServerState) -> u64 {
     let at = st.last_change.load(Ordering::Relaxed);
     let now = super::wall_us() / 1_000_000;
     if at == 0 {
-        cli.started.elapsed().as_secs()
+        started.elapsed().as_secs()
     } else {
         now.saturating_sub(at)
     }
@@ -158,18 +182,21 @@ pub(crate) enum Format {
 
 /// `show stat` in `fmt`: rows in configuration order by proxy id, those `f` selects.
 pub(crate) fn show_stat(cli: &Cli, t: &WorkerStats, f: Filter, fmt: Format) -> String {
-    let rows = rows(cli, t, f);
+    let rows = rows(&cli.shared, cli.started, t, f);
     match fmt {
-        Format::Csv => {
-            let mut out = format!("# {COLUMNS},\n");
-            for r in &rows {
-                r.push_to(&mut out);
-            }
-            out
-        }
+        Format::Csv => csv(&rows),
         Format::Typed => typed(&rows),
         Format::Json => json(&rows),
     }
+}
+
+/// HAProxy's CSV: the `# ` header line, then one line per row.
+pub(crate) fn csv(rows: &[Row]) -> String {
+    let mut out = format!("# {COLUMNS},\n");
+    for r in rows {
+        r.push_to(&mut out);
+    }
+    out
 }
 
 /// The fields of a row that are not empty: (field number, name, value); the `-`
@@ -239,9 +266,8 @@ fn json(rows: &[Row]) -> String {
     out
 }
 
-/// The rows `f` selects.
-fn rows(cli: &Cli, t: &WorkerStats, flt: Filter) -> Vec<Row> {
-    let sh = &cli.shared;
+/// The rows `f` selects, for a process started at `started` (`lastchg`).
+pub(crate) fn rows(sh: &Shared, started: Instant, t: &WorkerStats, flt: Filter) -> Vec<Row> {
     let cfg = &sh.config;
     let mut out = Vec::new();
     // Proxies by id; a `listen` (same id on both sides) gives FRONTEND, servers, BACKEND.
@@ -306,6 +332,8 @@ fn rows(cli: &Cli, t: &WorkerStats, flt: Filter) -> Vec<Row> {
                 .set("req_tot", c.requests)
                 .set("mode", mode_name(f.mode))
                 .set("conn_tot", pc.cum_conns.load(Ordering::Relaxed))
+                .set("bin", c.bytes_in)
+                .set("bout", c.bytes_out)
                 .modules(false);
             out.push(r);
             continue;
@@ -378,7 +406,7 @@ fn rows(cli: &Cli, t: &WorkerStats, flt: Filter) -> Vec<Row> {
                 .set("uweight", w)
                 .set("act", u8::from(!s.backup))
                 .set("bck", u8::from(s.backup))
-                .set("lastchg", since_change(cli, st))
+                .set("lastchg", since_change_at(started, st))
                 .set("pid", 1)
                 .set("iid", b.id)
                 .set("sid", s.id)
@@ -389,6 +417,7 @@ fn rows(cli: &Cli, t: &WorkerStats, flt: Filter) -> Vec<Row> {
                 .set("mode", mode_name(b.mode))
                 .set("connect", c.connects)
                 .set("reuse", c.reuses)
+                .traffic(c, true)
                 .modules(true);
             if st.maxconn() > 0 {
                 r.set("slim", st.maxconn());
@@ -415,7 +444,12 @@ fn rows(cli: &Cli, t: &WorkerStats, flt: Filter) -> Vec<Row> {
             continue;
         }
         let c = &t.backends[i];
-        let st = if sh.nbsrv(i) > 0 { "UP" } else { "DOWN" };
+        // HAProxy: a backend without servers (a stats-only listen) is UP.
+        let st = if sh.nbsrv(i) > 0 || b.servers.is_empty() {
+            "UP"
+        } else {
+            "DOWN"
+        };
         let mut r = Row::new();
         r.set("pxname", &b.name)
             .set("svname", "BACKEND")
@@ -449,7 +483,7 @@ fn rows(cli: &Cli, t: &WorkerStats, flt: Filter) -> Vec<Row> {
             .set("uweight", weight)
             .set("act", act)
             .set("bck", bck)
-            .set("lastchg", cli.started.elapsed().as_secs())
+            .set("lastchg", started.elapsed().as_secs())
             .set("pid", 1)
             .set("iid", b.id)
             .set("sid", 0)
@@ -461,6 +495,7 @@ fn rows(cli: &Cli, t: &WorkerStats, flt: Filter) -> Vec<Row> {
             .set("algo", algo_name(&b.balance))
             .set("connect", c.connects)
             .set("reuse", c.reuses)
+            .traffic(c, false)
             .modules(false);
         out.push(r);
     }

@@ -96,6 +96,22 @@ impl ServerState {
         self.maxconn.load(Ordering::Relaxed)
     }
 
+    /// Set the operator's admin state (the CLI's `set server … state`, `enable|disable
+    /// server`, the stats page's admin actions): every worker reads it on its next
+    /// server choice. Returns whether it changed (the change time is then updated).
+    pub fn set_admin(&self, maint: bool, drain: bool) -> bool {
+        let was = (
+            self.maint.swap(maint, Ordering::Relaxed),
+            self.drain.swap(drain, Ordering::Relaxed),
+        );
+        let changed = was != (maint, drain);
+        if changed {
+            self.last_change
+                .store(crate::mgmt::wall_us() / 1_000_000, Ordering::Relaxed);
+        }
+        changed
+    }
+
     /// `clear counters`: forget the highest values (HAProxy sets them to 0).
     pub fn clear_max(&self) {
         self.max_conns.store(0, Ordering::Relaxed);

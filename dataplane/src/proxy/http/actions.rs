@@ -1,7 +1,8 @@
 //! Rules and routing of an HTTP transaction, in HAProxy's order: frontend
-//! `http-request` rules, `redirect` rules, `monitor-uri`, `use_backend` /
-//! `default_backend`, backend `http-request` rules, `option forwardfor`; then on the
-//! response, backend `http-response` rules before frontend ones.
+//! `http-request` rules, `redirect` rules, the frontend's stats page, `monitor-uri`,
+//! `use_backend` / `default_backend`, backend `http-request` rules, the backend's
+//! stats page, `option forwardfor`; then on the response, backend `http-response`
+//! rules before frontend ones.
 //!
 //! Owns: applying each action to the transaction's heads, and building the answers
 //! sluice gives itself (`return`, `redirect`, `deny`, `use-service
@@ -19,13 +20,14 @@ use appliance_config::model::rules::{
     Service,
 };
 use appliance_config::model::sample::Acl;
+use appliance_config::StatsPage;
 
 use crate::buf::write_all;
 use crate::h1::{default_error_response, reason_phrase};
 use crate::io::{Driver, Stream};
-use crate::proxy::http::reply;
 use crate::proxy::http::session::{Next, Session};
 use crate::proxy::http::txn::{TermState, Txn};
+use crate::proxy::http::{reply, statspage};
 use crate::proxy::view::{Ctx, View};
 use crate::proxy::{Shared, Worker};
 use crate::rules::{eval_condition, render_format, set_var, Vars};
@@ -141,6 +143,9 @@ pub async fn process_request<D: Driver>(s: &mut Session<D>, t: &mut Txn) -> Rout
     if let Some(next) = answer(s, t, flow).await {
         return Route::Replied(next);
     }
+    if let Some(next) = stats_page(s, t, &e, fe.stats.as_ref()).await {
+        return Route::Replied(next);
+    }
     if let Some(uri) = &fe.monitor_uri {
         if t.req.target() == uri.as_bytes() {
             t.out.clear();
@@ -160,10 +165,35 @@ pub async fn process_request<D: Driver>(s: &mut Session<D>, t: &mut Txn) -> Rout
     if let Some(next) = answer(s, t, flow).await {
         return Route::Replied(next);
     }
+    if let Some(next) = stats_page(s, t, &e, bcfg.stats.as_ref()).await {
+        return Route::Replied(next);
+    }
     if let Some(ff) = fe.forwardfor.as_ref().or(bcfg.forwardfor.as_ref()) {
         add_forwarded_for(t, ff, e.src);
     }
     Route::Backend(be)
+}
+
+/// The stats page of the proxy whose rules just ran, when the request is for it
+/// (`stats uri` prefix): evaluates `stats admin` and answers.
+async fn stats_page<D: Driver>(
+    s: &mut Session<D>,
+    t: &mut Txn,
+    e: &Env<'_>,
+    page: Option<&StatsPage>,
+) -> Option<Next> {
+    let page = page?;
+    let rest = statspage::matches(page, t.req.path_and_query())?.to_vec();
+    let admin = match &page.admin {
+        None => false,
+        Some(c) => {
+            let mut rs = std::mem::take(&mut t.rs);
+            let ok = eval_condition(c, &page.admin_acls, &e.view(t, false), &s.vars, &mut rs);
+            t.rs = rs;
+            ok
+        }
+    };
+    Some(statspage::serve(s, t, page, &rest, admin).await)
 }
 
 fn add_forwarded_for(t: &mut Txn, ff: &appliance_config::ForwardFor, src: Option<SocketAddr>) {
@@ -643,7 +673,12 @@ async fn answer<D: Driver>(s: &mut Session<D>, t: &mut Txn, flow: Flow) -> Optio
 }
 
 /// Send the local answer in `t.out`; returns what to do with the connection.
-async fn send_local<D: Driver>(s: &mut Session<D>, t: &mut Txn, status: u16, close: bool) -> Next {
+pub(crate) async fn send_local<D: Driver>(
+    s: &mut Session<D>,
+    t: &mut Txn,
+    status: u16,
+    close: bool,
+) -> Next {
     t.status = Some(status);
     t.term = if close {
         TermState(b'P', b'R')

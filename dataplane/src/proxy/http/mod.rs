@@ -9,5 +9,6 @@ pub mod headers;
 pub mod pump;
 pub mod reply;
 pub mod session;
+pub mod statspage;
 pub mod txn;
 pub mod upstreams;
