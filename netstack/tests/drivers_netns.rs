@@ -364,6 +364,48 @@ fn af_packet_bulk_both_ways_with_peer_offloads_on() {
 }
 
 #[test]
+fn af_packet_without_vnet_header_repairs_checksums_from_ring_status() {
+    if !needs_root() {
+        return;
+    }
+    if Command::new("ethtool").arg("--version").output().is_err() {
+        println!("skipped: needs ethtool");
+        return;
+    }
+    let lab = Lab::new("n");
+    // Without a vnet header GSO frames cannot be cut: GSO off on the peer,
+    // TX checksum offload left on (TP_STATUS_CSUMNOTREADY must be repaired).
+    let out = Command::new("ip")
+        .args([
+            "netns", "exec", &lab.peer, "ethtool", "-K", "vpeer", "tso", "off", "gso", "off",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bulk_exchange(
+        &lab,
+        Role::Listen(8080),
+        || {
+            let cfg = AfPacketConfig {
+                vnet_hdr: false,
+                ..AfPacketConfig::default()
+            };
+            AfPacketPort::open("vdp", cfg).expect("open af_packet")
+        },
+        |p: &AfPacketPort| {
+            let c = p.driver_counters();
+            assert!(c.csum_repaired > 0, "CSUMNOTREADY frames repaired: {c:?}");
+            assert_eq!((c.gso_frames, c.oversize, c.truncated), (0, 0, 0), "{c:?}");
+            format!("driver {c:?}")
+        },
+    );
+}
+
+#[test]
 fn tap_bulk_both_ways_bridged_to_the_veth() {
     if !needs_root() {
         return;
@@ -529,6 +571,10 @@ fn af_packet_fanout_steers_connections_to_their_queue() {
             if work == 0 {
                 std::thread::sleep(Duration::from_micros(50));
             }
+        }
+        for s in &stacks {
+            let c = s.port(0).unwrap().driver_counters();
+            assert_eq!(c.own_frames, 0, "fanout ignores outgoing frames: {c:?}");
         }
         accepted
     });
