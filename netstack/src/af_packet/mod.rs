@@ -52,6 +52,7 @@ pub mod fanout;
 pub mod ring;
 mod sys;
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -162,6 +163,9 @@ pub struct AfPacketCounters {
     pub gso_unsupported: u64,
     /// RX blocks released early because a descriptor was out of bounds.
     pub corrupt_blocks: u64,
+    /// Frames the kernel dropped because the RX ring was full (as of the last
+    /// [`AfPacketPort::refresh_kernel_stats`]; also in `rx_dropped`).
+    pub ring_drops: u64,
     /// TX kicks (`send(fd, NULL, 0)`).
     pub tx_kicks: u64,
     /// TX kicks that failed (frames stay queued for the next).
@@ -361,6 +365,8 @@ pub struct AfPacketPort {
     tx_fd: OwnedFd,
     ifname: String,
     queue: u16,
+    /// Kernel ring drops summed by `refresh_kernel_stats`.
+    ring_drops: Cell<u64>,
 }
 
 impl std::fmt::Debug for AfPacketPort {
@@ -474,6 +480,7 @@ impl AfPacketPort {
             tx_fd,
             ifname: ifname.to_string(),
             queue,
+            ring_drops: Cell::new(0),
         })
     }
 
@@ -521,11 +528,23 @@ impl AfPacketPort {
             gso_segments: r.gso_segments,
             gso_unsupported: r.gso_unsupported,
             corrupt_blocks: r.corrupt_blocks,
+            ring_drops: self.ring_drops.get(),
             tx_kicks: t.tx_kicks,
             tx_kick_errors: t.tx_kick_errors,
             tx_ring_full: t.tx_ring_full,
             tx_refused: t.tx_refused,
         }
+    }
+
+    /// Reads the kernel's count of frames lost to a full RX ring since the
+    /// last call (`PACKET_STATISTICS`, one system call) into `rx_dropped` and
+    /// [`AfPacketCounters::ring_drops`]. Call it where counters are read, not
+    /// per frame.
+    pub fn refresh_kernel_stats(&self) -> io::Result<()> {
+        let st = sys::take_stats(self.rx_fd.as_fd())?;
+        self.ring_drops
+            .set(self.ring_drops.get() + u64::from(st.drops));
+        Ok(())
     }
 
     fn kick(&mut self) {
@@ -635,7 +654,7 @@ impl Port for AfPacketPort {
         PortCounters {
             rx_frames: self.rx.frames,
             rx_bytes: self.rx.bytes,
-            rx_dropped: self.rx.dropped,
+            rx_dropped: self.rx.dropped + self.ring_drops.get(),
             tx_frames: self.tx.frames,
             tx_bytes: self.tx.bytes,
             tx_dropped: self.tx.dropped,

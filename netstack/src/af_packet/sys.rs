@@ -167,3 +167,35 @@ pub fn kick(fd: BorrowedFd<'_>) -> io::Result<usize> {
     }
     Ok(r as usize)
 }
+
+const PACKET_STATISTICS: libc::c_int = 6;
+
+/// `struct tpacket_stats_v3`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TpacketStatsV3 {
+    pub packets: u32,
+    pub drops: u32,
+    pub freeze_q_cnt: u32,
+}
+
+/// Reads and resets the socket's kernel counters (`PACKET_STATISTICS`).
+pub fn take_stats(fd: BorrowedFd<'_>) -> io::Result<TpacketStatsV3> {
+    let mut st = TpacketStatsV3::default();
+    let mut len = std::mem::size_of::<TpacketStatsV3>() as libc::socklen_t;
+    // SAFETY: `st` and `len` are live locals; the kernel writes at most `len`
+    // bytes into `st` and the written length into `len`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            SOL_PACKET,
+            PACKET_STATISTICS,
+            (&mut st as *mut TpacketStatsV3).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st)
+}
