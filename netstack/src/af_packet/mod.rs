@@ -16,8 +16,11 @@
 //! [`steer::queue_of_frame`](crate::steer::queue_of_frame) in the kernel. The
 //! kernel numbers members in the order they join: open queue 0 first, then 1,
 //! … ([`AfPacketPort::open_queues`] does). ARP and other non-TCP frames land
-//! on queue 0. Frames that arrive between `bind` and joining the group are not
-//! steered (they go to whichever socket got them).
+//! on queue 0. A drop-all socket filter keeps each ring empty until the
+//! socket joined the group ([`AfPacketPort::open_queues`]: until every queue
+//! joined), so no frame is steered by a partial group. Ports opened one by one
+//! with [`AfPacketPort::open`] receive as soon as each has joined: frames of
+//! that moment may reach queue 0 instead of their own.
 //!
 //! # Frames the stack never sees
 //!
@@ -384,6 +387,14 @@ impl AfPacketPort {
     /// Opens queue `cfg.fanout.1` (or the only queue) of interface `ifname`.
     /// Needs `CAP_NET_RAW`. The interface must be up for frames to flow.
     pub fn open(ifname: &str, cfg: AfPacketConfig) -> io::Result<AfPacketPort> {
+        let port = AfPacketPort::open_held(ifname, cfg)?;
+        port.release()?;
+        Ok(port)
+    }
+
+    /// Opens the port with a drop-all socket filter attached: it receives
+    /// nothing until [`AfPacketPort::release`].
+    fn open_held(ifname: &str, cfg: AfPacketConfig) -> io::Result<AfPacketPort> {
         cfg.validate()?;
         let ifindex = sys::ifindex(ifname)?;
         let ctx = |what: &'static str| {
@@ -411,6 +422,8 @@ impl AfPacketPort {
             feature_req_word: 0,
         };
         sys::set_ring(fd, sys::PACKET_RX_RING, &req).map_err(ctx("PACKET_RX_RING"))?;
+        // Nothing enters the ring before the socket joined its fanout group.
+        sys::attach_drop_all(fd).map_err(ctx("SO_ATTACH_FILTER"))?;
         let rx_map =
             sys::map_ring(fd, cfg.block_size * cfg.block_count).map_err(ctx("mmap rx ring"))?;
         sys::bind(fd, ifindex, sys::ETH_P_ALL).map_err(ctx("bind"))?;
@@ -486,16 +499,18 @@ impl AfPacketPort {
 
     /// Opens `queues` ports of `ifname` in one fanout group `group`, queue 0
     /// first (the order the kernel numbers members in). `cfg.fanout` is
-    /// ignored. With one queue: no fanout.
+    /// ignored. With one queue: no fanout. No port receives a frame before
+    /// every queue has joined the group, so no frame is steered by a partial
+    /// group.
     pub fn open_queues(
         ifname: &str,
         cfg: AfPacketConfig,
         group: u16,
         queues: u16,
     ) -> io::Result<Vec<AfPacketPort>> {
-        (0..queues.max(1))
+        let ports = (0..queues.max(1))
             .map(|q| {
-                AfPacketPort::open(
+                AfPacketPort::open_held(
                     ifname,
                     AfPacketConfig {
                         fanout: Some((group, q, queues.max(1))),
@@ -503,7 +518,21 @@ impl AfPacketPort {
                     },
                 )
             })
-            .collect()
+            .collect::<io::Result<Vec<_>>>()?;
+        for p in &ports {
+            p.release()?;
+        }
+        Ok(ports)
+    }
+
+    /// Removes the drop-all filter of [`AfPacketPort::open_held`].
+    fn release(&self) -> io::Result<()> {
+        sys::detach_filter(self.rx_fd.as_fd()).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("af_packet {}: SO_DETACH_FILTER: {e}", self.ifname),
+            )
+        })
     }
 
     /// The interface's name.

@@ -199,3 +199,52 @@ pub fn take_stats(fd: BorrowedFd<'_>) -> io::Result<TpacketStatsV3> {
     }
     Ok(st)
 }
+
+/// Attaches a socket filter that drops every frame (`ret #0`): the socket
+/// receives nothing until [`detach_filter`].
+pub fn attach_drop_all(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut filter = [libc::sock_filter {
+        code: 0x06, // BPF_RET | BPF_K
+        jt: 0,
+        jf: 0,
+        k: 0,
+    }];
+    let fprog = libc::sock_fprog {
+        len: 1,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: `fprog` and the array it points to are live for the call; the
+    // kernel copies the program and keeps no pointer.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&fprog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Removes the socket filter.
+pub fn detach_filter(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let zero: libc::c_int = 0;
+    // SAFETY: passes a live int for the call; SO_DETACH_FILTER ignores its value.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_DETACH_FILTER,
+            (&zero as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
