@@ -503,12 +503,7 @@ fn tap_bulk_both_ways_bridged_to_the_veth() {
         return;
     }
     let lab = Lab::new("t");
-    ip(&["-n", &lab.dp, "link", "add", "br0", "type", "bridge"]);
-    ip(&["-n", &lab.dp, "link", "set", "vdp", "master", "br0"]);
-    ip(&["-n", &lab.dp, "tuntap", "add", "stap0", "mode", "tap"]);
-    ip(&["-n", &lab.dp, "link", "set", "stap0", "master", "br0"]);
-    ip(&["-n", &lab.dp, "link", "set", "stap0", "up"]);
-    ip(&["-n", &lab.dp, "link", "set", "br0", "up"]);
+    bridge_tap(&lab, "stap0");
     for role in [
         Role::Listen(8080),
         Role::Connect(SocketAddrV4::new(PEER_IP, 9090)),
@@ -528,12 +523,7 @@ fn tap_keeps_a_frame_whose_token_was_dropped() {
         return;
     }
     let lab = Lab::new("k");
-    ip(&["-n", &lab.dp, "link", "add", "br0", "type", "bridge"]);
-    ip(&["-n", &lab.dp, "link", "set", "vdp", "master", "br0"]);
-    ip(&["-n", &lab.dp, "tuntap", "add", "stap0", "mode", "tap"]);
-    ip(&["-n", &lab.dp, "link", "set", "stap0", "master", "br0"]);
-    ip(&["-n", &lab.dp, "link", "set", "stap0", "up"]);
-    ip(&["-n", &lab.dp, "link", "set", "br0", "up"]);
+    bridge_tap(&lab, "stap0");
     let dp = lab.dp.clone();
     let t = Lab::spawn_in(&dp, || {
         use netstack::port::RxToken;
@@ -701,4 +691,113 @@ fn af_packet_fanout_steers_connections_to_their_queue() {
         accepted[0] > 0 && accepted[1] > 0,
         "both queues served: {accepted:?}"
     );
+}
+
+/// A bridged TAP in the dp namespace (br0 holds vdp and `tap`), IPv6 off in
+/// both namespaces (no stray frames).
+fn bridge_tap(lab: &Lab, tap: &str) {
+    for ns in [&lab.dp, &lab.peer] {
+        let _ = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=1",
+            ])
+            .output();
+    }
+    ip(&["-n", &lab.dp, "link", "add", "br0", "type", "bridge"]);
+    ip(&["-n", &lab.dp, "link", "set", "vdp", "master", "br0"]);
+    ip(&["-n", &lab.dp, "tuntap", "add", tap, "mode", "tap"]);
+    ip(&["-n", &lab.dp, "link", "set", tap, "master", "br0"]);
+    ip(&["-n", &lab.dp, "link", "set", tap, "up"]);
+    ip(&["-n", &lab.dp, "link", "set", "br0", "up"]);
+}
+
+#[test]
+fn tap_drops_and_counts_frames_longer_than_its_mtu() {
+    if !needs_root() {
+        return;
+    }
+    let lab = Lab::new("m");
+    bridge_tap(&lab, "stap0");
+    // An address nobody has, with a static MAC: the bridge floods to the tap.
+    ip(&[
+        "-n",
+        &lab.peer,
+        "neigh",
+        "add",
+        "10.231.1.9",
+        "lladdr",
+        "02:00:0a:e7:01:09",
+        "dev",
+        "vpeer",
+    ]);
+    let (tx, rx) = std::sync::mpsc::channel::<TapPort>();
+    Lab::spawn_in(&lab.dp, move || {
+        tx.send(TapPort::open("stap0", 200).unwrap()).unwrap()
+    })
+    .join()
+    .unwrap();
+    let mut tap = rx.recv().unwrap();
+    Lab::spawn_in(&lab.peer, || {
+        let u = std::net::UdpSocket::bind("10.231.1.1:0").unwrap();
+        for _ in 0..5 {
+            u.send_to(&[7u8; 1000], "10.231.1.9:9").unwrap();
+            u.send_to(&[7u8; 50], "10.231.1.9:9").unwrap();
+        }
+    })
+    .join()
+    .unwrap();
+    use netstack::port::RxToken;
+    let (mut small, t0) = (0, std::time::Instant::now());
+    while t0.elapsed() < Duration::from_millis(300) {
+        match tap.receive(Instant::ZERO) {
+            Some((r, _)) => small += r.consume(|f| usize::from(f.len() == 14 + 20 + 8 + 50)),
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    let c = tap.counters();
+    assert_eq!(small, 5, "{c:?}");
+    assert_eq!(c.rx_dropped, 5, "the 1042-byte frames: {c:?}");
+    // Sending longer than the MTU: dropped and counted, nothing written.
+    use netstack::port::TxToken;
+    tap.transmit(Instant::ZERO)
+        .unwrap()
+        .consume(201, |b| b.fill(0));
+    assert_eq!(tap.counters().tx_dropped, 1);
+    assert_eq!(tap.counters().tx_frames, 0);
+}
+
+#[test]
+fn tap_open_creates_a_missing_interface_for_its_lifetime() {
+    if !needs_root() {
+        return;
+    }
+    let lab = Lab::new("c");
+    let dp = lab.dp.clone();
+    let exists = move || {
+        Command::new("ip")
+            .args(["-n", &dp, "link", "show", "stapnew"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(!exists());
+    let (tx, rx) = std::sync::mpsc::channel::<TapPort>();
+    Lab::spawn_in(&lab.dp, move || {
+        tx.send(TapPort::open("stapnew", 1514).unwrap()).unwrap()
+    })
+    .join()
+    .unwrap();
+    let tap = rx.recv().unwrap();
+    assert_eq!(tap.ifname(), "stapnew");
+    assert!(exists(), "created by open");
+    assert!(tap.wake_fd().is_some());
+    drop(tap);
+    assert!(!exists(), "a non-persistent tap goes with its descriptor");
+    assert!(TapPort::open("a-name-longer-than-15", 1514).is_err());
 }
