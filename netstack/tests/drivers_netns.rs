@@ -391,8 +391,10 @@ fn af_packet_without_vnet_header_repairs_checksums_from_ring_status() {
         &lab,
         Role::Listen(8080),
         || {
+            // Also exercises the TX ring with PACKET_QDISC_BYPASS.
             let cfg = AfPacketConfig {
                 vnet_hdr: false,
+                qdisc_bypass: true,
                 ..AfPacketConfig::default()
             };
             AfPacketPort::open("vdp", cfg).expect("open af_packet")
