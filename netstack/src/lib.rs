@@ -11,6 +11,24 @@
 //!    queue. The driver for tests and benchmarks.
 //! 3. [`smoltcp_phy`] — the adapter that makes any port a
 //!    `smoltcp::phy::Device`, so a smoltcp `Interface` runs over it.
+//! 4. [`steer`] — the one steering function (`(src_port ^ dst_port) % queues`)
+//!    every queue split agrees on; [`stack`] — one core's TCP/IP stack with
+//!    O(1) demultiplexing by 4-tuple; [`poll_driver`] — the busy-poll loop.
+//! 5. [`tap`] — a Linux TAP interface (`/dev/net/tun`, one `read`/`write` per
+//!    frame; the kernel checksums and segments, so no offload repair).
+//! 6. [`af_packet`] — a Linux interface through TPACKET_V3 RX and TX rings
+//!    (`memmap2`), one port per receive queue, queues split by a
+//!    `PACKET_FANOUT_CBPF` program that computes [`steer::queue_of_frame`] in
+//!    the kernel. Its ring walking ([`af_packet::ring`]) and fanout program
+//!    ([`af_packet::fanout`]) are pure code tested without root.
+//! 7. [`offload`] — what a kernel peer's offloads leave on a raw socket
+//!    (partial checksums, TCP GSO super-frames), repaired in software.
+//!
+//! `unsafe` is denied crate-wide and allowed only in one `sys` module per
+//! driver (`poll_driver::sys`, `tap::sys`, `af_packet::sys`), each block with
+//! its `SAFETY:` argument. `tests/drivers_netns.rs` runs the TAP and AF_PACKET
+//! ports against the kernel's TCP over veth pairs in network namespaces (root
+//! only; it prints `skipped: needs root` otherwise).
 //!
 //! Nothing in this crate reads a clock: every call takes `now`, so a whole
 //! TCP exchange can run in simulated time (see `tests/tcp_over_wire.rs`).
@@ -30,9 +48,11 @@
 //! smoltcp 0.12 had neither, but had no zero-window probing, and stalled a
 //! transfer for good when a window update was lost; hence 0.14.
 //!
-//! Still to come here (see DESIGN.md, "Scale in poll mode"): O(1) demultiplexing
-//! of connections by 4-tuple in front of smoltcp, and the TAP, AF_PACKET and DPDK
-//! drivers (their `unsafe` confined to one `sys` module each).
+//! Still to come here: the DPDK driver (cargo feature `dpdk`, a local
+//! `dpdk-sys` crate; see DESIGN.md, "Port drivers"), AF_PACKET receive of VLAN
+//! tagged frames and of GSO kinds other than TCP/IPv4 (dropped and counted
+//! today), and wiring the TAP and AF_PACKET ports into the binary's
+//! configuration.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

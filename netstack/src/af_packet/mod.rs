@@ -16,8 +16,11 @@
 //! [`steer::queue_of_frame`](crate::steer::queue_of_frame) in the kernel. The
 //! kernel numbers members in the order they join: open queue 0 first, then 1,
 //! … ([`AfPacketPort::open_queues`] does). ARP and other non-TCP frames land
-//! on queue 0. Frames that arrive between `bind` and joining the group are not
-//! steered (they go to whichever socket got them).
+//! on queue 0. A drop-all socket filter keeps each ring empty until the
+//! socket joined the group ([`AfPacketPort::open_queues`]: until every queue
+//! joined), so no frame is steered by a partial group. Ports opened one by one
+//! with [`AfPacketPort::open`] receive as soon as each has joined: frames of
+//! that moment may reach queue 0 instead of their own.
 //!
 //! # Frames the stack never sees
 //!
@@ -52,6 +55,7 @@ pub mod fanout;
 pub mod ring;
 mod sys;
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -162,6 +166,9 @@ pub struct AfPacketCounters {
     pub gso_unsupported: u64,
     /// RX blocks released early because a descriptor was out of bounds.
     pub corrupt_blocks: u64,
+    /// Frames the kernel dropped because the RX ring was full (as of the last
+    /// [`AfPacketPort::refresh_kernel_stats`]; also in `rx_dropped`).
+    pub ring_drops: u64,
     /// TX kicks (`send(fd, NULL, 0)`).
     pub tx_kicks: u64,
     /// TX kicks that failed (frames stay queued for the next).
@@ -361,6 +368,8 @@ pub struct AfPacketPort {
     tx_fd: OwnedFd,
     ifname: String,
     queue: u16,
+    /// Kernel ring drops summed by `refresh_kernel_stats`.
+    ring_drops: Cell<u64>,
 }
 
 impl std::fmt::Debug for AfPacketPort {
@@ -378,6 +387,14 @@ impl AfPacketPort {
     /// Opens queue `cfg.fanout.1` (or the only queue) of interface `ifname`.
     /// Needs `CAP_NET_RAW`. The interface must be up for frames to flow.
     pub fn open(ifname: &str, cfg: AfPacketConfig) -> io::Result<AfPacketPort> {
+        let port = AfPacketPort::open_held(ifname, cfg)?;
+        port.release()?;
+        Ok(port)
+    }
+
+    /// Opens the port with a drop-all socket filter attached: it receives
+    /// nothing until [`AfPacketPort::release`].
+    fn open_held(ifname: &str, cfg: AfPacketConfig) -> io::Result<AfPacketPort> {
         cfg.validate()?;
         let ifindex = sys::ifindex(ifname)?;
         let ctx = |what: &'static str| {
@@ -405,6 +422,8 @@ impl AfPacketPort {
             feature_req_word: 0,
         };
         sys::set_ring(fd, sys::PACKET_RX_RING, &req).map_err(ctx("PACKET_RX_RING"))?;
+        // Nothing enters the ring before the socket joined its fanout group.
+        sys::attach_drop_all(fd).map_err(ctx("SO_ATTACH_FILTER"))?;
         let rx_map =
             sys::map_ring(fd, cfg.block_size * cfg.block_count).map_err(ctx("mmap rx ring"))?;
         sys::bind(fd, ifindex, sys::ETH_P_ALL).map_err(ctx("bind"))?;
@@ -474,21 +493,24 @@ impl AfPacketPort {
             tx_fd,
             ifname: ifname.to_string(),
             queue,
+            ring_drops: Cell::new(0),
         })
     }
 
     /// Opens `queues` ports of `ifname` in one fanout group `group`, queue 0
     /// first (the order the kernel numbers members in). `cfg.fanout` is
-    /// ignored. With one queue: no fanout.
+    /// ignored. With one queue: no fanout. No port receives a frame before
+    /// every queue has joined the group, so no frame is steered by a partial
+    /// group.
     pub fn open_queues(
         ifname: &str,
         cfg: AfPacketConfig,
         group: u16,
         queues: u16,
     ) -> io::Result<Vec<AfPacketPort>> {
-        (0..queues.max(1))
+        let ports = (0..queues.max(1))
             .map(|q| {
-                AfPacketPort::open(
+                AfPacketPort::open_held(
                     ifname,
                     AfPacketConfig {
                         fanout: Some((group, q, queues.max(1))),
@@ -496,7 +518,21 @@ impl AfPacketPort {
                     },
                 )
             })
-            .collect()
+            .collect::<io::Result<Vec<_>>>()?;
+        for p in &ports {
+            p.release()?;
+        }
+        Ok(ports)
+    }
+
+    /// Removes the drop-all filter of [`AfPacketPort::open_held`].
+    fn release(&self) -> io::Result<()> {
+        sys::detach_filter(self.rx_fd.as_fd()).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("af_packet {}: SO_DETACH_FILTER: {e}", self.ifname),
+            )
+        })
     }
 
     /// The interface's name.
@@ -521,11 +557,23 @@ impl AfPacketPort {
             gso_segments: r.gso_segments,
             gso_unsupported: r.gso_unsupported,
             corrupt_blocks: r.corrupt_blocks,
+            ring_drops: self.ring_drops.get(),
             tx_kicks: t.tx_kicks,
             tx_kick_errors: t.tx_kick_errors,
             tx_ring_full: t.tx_ring_full,
             tx_refused: t.tx_refused,
         }
+    }
+
+    /// Reads the kernel's count of frames lost to a full RX ring since the
+    /// last call (`PACKET_STATISTICS`, one system call) into `rx_dropped` and
+    /// [`AfPacketCounters::ring_drops`]. Call it where counters are read, not
+    /// per frame.
+    pub fn refresh_kernel_stats(&self) -> io::Result<()> {
+        let st = sys::take_stats(self.rx_fd.as_fd())?;
+        self.ring_drops
+            .set(self.ring_drops.get() + u64::from(st.drops));
+        Ok(())
     }
 
     fn kick(&mut self) {
@@ -635,7 +683,7 @@ impl Port for AfPacketPort {
         PortCounters {
             rx_frames: self.rx.frames,
             rx_bytes: self.rx.bytes,
-            rx_dropped: self.rx.dropped,
+            rx_dropped: self.rx.dropped + self.ring_drops.get(),
             tx_frames: self.tx.frames,
             tx_bytes: self.tx.bytes,
             tx_dropped: self.tx.dropped,

@@ -167,3 +167,84 @@ pub fn kick(fd: BorrowedFd<'_>) -> io::Result<usize> {
     }
     Ok(r as usize)
 }
+
+const PACKET_STATISTICS: libc::c_int = 6;
+
+/// `struct tpacket_stats_v3`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TpacketStatsV3 {
+    pub packets: u32,
+    pub drops: u32,
+    pub freeze_q_cnt: u32,
+}
+
+/// Reads and resets the socket's kernel counters (`PACKET_STATISTICS`).
+pub fn take_stats(fd: BorrowedFd<'_>) -> io::Result<TpacketStatsV3> {
+    let mut st = TpacketStatsV3::default();
+    let mut len = std::mem::size_of::<TpacketStatsV3>() as libc::socklen_t;
+    // SAFETY: `st` and `len` are live locals; the kernel writes at most `len`
+    // bytes into `st` and the written length into `len`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            SOL_PACKET,
+            PACKET_STATISTICS,
+            (&mut st as *mut TpacketStatsV3).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st)
+}
+
+/// Attaches a socket filter that drops every frame (`ret #0`): the socket
+/// receives nothing until [`detach_filter`].
+pub fn attach_drop_all(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut filter = [libc::sock_filter {
+        code: 0x06, // BPF_RET | BPF_K
+        jt: 0,
+        jf: 0,
+        k: 0,
+    }];
+    let fprog = libc::sock_fprog {
+        len: 1,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: `fprog` and the array it points to are live for the call; the
+    // kernel copies the program and keeps no pointer.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&fprog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Removes the socket filter.
+pub fn detach_filter(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let zero: libc::c_int = 0;
+    // SAFETY: passes a live int for the call; SO_DETACH_FILTER ignores its value.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_DETACH_FILTER,
+            (&zero as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
