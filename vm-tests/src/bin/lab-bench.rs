@@ -141,7 +141,7 @@ fn run(t: Target, o: &Opts) -> Result<(f64, f64), String> {
     let _origin = nginx(&topo.servers[0], &srv)?;
     let (io_mode, netstack) = topo.netstack();
     let cfg = format!(
-        "global\n    nbthread 1\n    maxconn 10000\n{io_mode}\n{netstack}defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n    http-reuse always\n\nfrontend fe\n    bind {FRONT}:80\n    default_backend be\n\nbackend be\n    server s1 {srv}:8080\n"
+        "global\n    nbthread 1\n    maxconn 4000\n{io_mode}\n{netstack}defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n    http-reuse always\n\nfrontend fe\n    bind {FRONT}:80\n    default_backend be\n\nbackend be\n    server s1 {srv}:8080\n"
     );
     let proxy: ProxyProc = match t {
         Target::Haproxy => ProxyProc::Haproxy(haproxy(&topo.appliance, &cfg)?),
