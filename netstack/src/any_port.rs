@@ -15,8 +15,8 @@ use crate::tap::{TapPort, TapRx, TapTx};
 /// A port of any real driver.
 #[derive(Debug)]
 pub enum AnyPort {
-    /// AF_PACKET rings.
-    AfPacket(AfPacketPort),
+    /// AF_PACKET rings (boxed: the ring state is large beside a TAP's fd).
+    AfPacket(Box<AfPacketPort>),
     /// A TAP device.
     Tap(TapPort),
 }
@@ -39,7 +39,7 @@ impl AnyPort {
         };
         Ok(AfPacketPort::open_queues(ifname, cfg, group, queues)?
             .into_iter()
-            .map(AnyPort::AfPacket)
+            .map(|p| AnyPort::AfPacket(Box::new(p)))
             .collect())
     }
 

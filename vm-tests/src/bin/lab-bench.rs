@@ -15,7 +15,7 @@
 //! Markdown table of medians. Needs root, `ip`, `nft`, `wrk`, `nginx`, `haproxy`.
 //! Every load run is bounded by S seconds and a hard time limit.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use vm_tests::topology::{server_addr, Mode, FRONT};
@@ -81,7 +81,8 @@ fn main() {
     let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); targets.len()];
     for round in 0..o.rounds {
         for (i, &t) in targets.iter().enumerate() {
-            let r = run(t, &o).unwrap_or_else(|e| fail(&format!("{} round {}: {e}", t.name(), round + 1)));
+            let r = run(t, &o)
+                .unwrap_or_else(|e| fail(&format!("{} round {}: {e}", t.name(), round + 1)));
             eprintln!(
                 "round {} {:<24} {:>9.0} req/s {:>6.2} CPU-µs/req",
                 round + 1,
@@ -200,7 +201,12 @@ fn nginx(host: &Host, addr: &str) -> Result<NsProcess, String> {
     let p = host.spawn(
         "nginx",
         "nginx",
-        &["-e".as_ref(), dir.join("error.log").as_os_str(), "-c".as_ref(), conf.as_os_str()],
+        &[
+            "-e".as_ref(),
+            dir.join("error.log").as_os_str(),
+            "-c".as_ref(),
+            conf.as_os_str(),
+        ],
     )?;
     p.wait_listening(&[8080], Duration::from_secs(10))?;
     Ok(p)
@@ -209,7 +215,11 @@ fn nginx(host: &Host, addr: &str) -> Result<NsProcess, String> {
 fn haproxy(host: &Host, cfg: &str) -> Result<NsProcess, String> {
     let file = host.dir().join(format!("{}-haproxy.cfg", host.ns()));
     std::fs::write(&file, cfg).map_err(|e| e.to_string())?;
-    let p = host.spawn("haproxy", "haproxy", &["-db".as_ref(), "-f".as_ref(), file.as_os_str()])?;
+    let p = host.spawn(
+        "haproxy",
+        "haproxy",
+        &["-db".as_ref(), "-f".as_ref(), file.as_os_str()],
+    )?;
     p.wait_listening(&[80], Duration::from_secs(10))?;
     Ok(p)
 }
@@ -236,7 +246,10 @@ fn wrk(client: &Host, url: &str, o: &Opts, seconds: u64) -> Result<(u64, f64), S
         .find(|l| l.contains(" requests in "))
         .ok_or_else(|| format!("no summary in wrk output:\n{out}"))?;
     let mut w = line.split_whitespace();
-    let reqs: u64 = w.next().and_then(|n| n.parse().ok()).ok_or("bad wrk line")?;
+    let reqs: u64 = w
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or("bad wrk line")?;
     let secs: f64 = w
         .nth(2)
         .and_then(|s| s.trim_end_matches(',').trim_end_matches('s').parse().ok())
@@ -245,9 +258,4 @@ fn wrk(client: &Host, url: &str, o: &Opts, seconds: u64) -> Result<(u64, f64), S
         return Err(format!("non-2xx responses:\n{out}"));
     }
     Ok((reqs, secs))
-}
-
-#[allow(dead_code)]
-fn exists(p: &Path) -> bool {
-    p.exists()
 }
