@@ -618,8 +618,8 @@ fn af_packet_fanout_steers_connections_to_their_queue() {
             for q in 0..2 {
                 work += stacks[q].poll(now(t0));
                 let arp = stacks[q].take_shared_arp();
-                for f in arp {
-                    stacks[1 - q].share_arp(0, &f);
+                for (nic, f) in arp {
+                    stacks[1 - q].share_arp(nic, &f);
                 }
                 while let Some(c) = stacks[q]
                     .accept(ls[2 * q], Waker::noop())

@@ -53,6 +53,7 @@ in_every_mode!(
     tcp_mode_forwards_bytes,
     vanished_server_host_gives_fast_errors,
     many_concurrent_connections_all_answered,
+    tls_and_http2_through_the_appliance,
 );
 
 /// Starts `lab-origin` in `host` and waits until it listens on every port.
@@ -525,6 +526,88 @@ backend be
     assert!(sluice.exited().is_none());
     eprintln!(
         "many_concurrent_connections_all_answered ({mode:?}): {:?} ({line})",
+        started.elapsed()
+    );
+}
+
+/// TLS termination with ALPN in the appliance: curl over HTTP/2 and over
+/// HTTP/1.1 (TLS), h2load for many streams; the origin speaks HTTP/1.1.
+fn tls_and_http2_through_the_appliance(mode: Mode) {
+    let started = Instant::now();
+    let (t, bin) = skip_unless!(setup(1, mode));
+    if no_curl() {
+        return;
+    }
+    let srv = topology::server_addr(0);
+    let _o = origin(&t.servers[0], "s1", &[format!("{srv}:8001")], &[]);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["lab.test".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "lab.test");
+    let cert = params.self_signed(&key).unwrap();
+    let pem = t.lab.dir().join("lab.pem");
+    std::fs::write(&pem, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
+    let cfg = format!(
+        "{}
+frontend fe
+    bind {FRONT}:443 ssl crt {} alpn h2,http/1.1
+    default_backend be
+
+backend be
+    server s1 {srv}:8001
+",
+        http_defaults(&t, "2s", "30s"),
+        pem.display()
+    );
+    let _sluice = Sluice::start(&t.appliance, &bin, &cfg).unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("https://{FRONT}:443/size/200000");
+    let want = pattern::pattern_sum(200_000).line();
+    for (flag, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
+        let f = curl(
+            &t,
+            &["-k", flag, "-w", "\n%{http_version} %{http_code}", &url],
+        );
+        let out = &f.stdout;
+        let split = out.iter().rposition(|&b| b == b'\n').unwrap();
+        let tail = String::from_utf8_lossy(&out[split + 1..]).to_string();
+        assert_eq!(tail, format!("{version} 200"), "{flag}");
+        assert_eq!(
+            pattern::sum(&out[..split]).line(),
+            want,
+            "{flag}: body intact"
+        );
+    }
+    match detect::tool("h2load") {
+        Err(s) => println!("skipped (h2load part): {s}"),
+        Ok(_) => {
+            let f = t
+                .client
+                .run(
+                    "h2load",
+                    &[
+                        "-n",
+                        "400",
+                        "-c",
+                        "4",
+                        "-m",
+                        "10",
+                        &format!("https://{FRONT}:443/"),
+                    ],
+                    CLIENT_LIMIT,
+                )
+                .expect("run h2load");
+            let out = f.stdout_str();
+            assert!(f.ok(), "h2load: {}\n{out}", f.describe());
+            assert!(
+                out.contains("400 succeeded, 0 failed"),
+                "h2load: every request answered:\n{out}"
+            );
+            assert!(out.contains("h2"), "negotiated h2:\n{out}");
+        }
+    }
+    eprintln!(
+        "tls_and_http2_through_the_appliance ({mode:?}): {:?}",
         started.elapsed()
     );
 }

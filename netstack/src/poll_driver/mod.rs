@@ -177,9 +177,9 @@ impl<P: Port + 'static> PollDriver<P> {
                     if i == *me {
                         continue;
                     }
-                    for f in &out {
+                    for (nic, f) in &out {
                         // A full inbox loses a copy; ARP repeats itself.
-                        let _ = inbox.push((0, f.clone()));
+                        let _ = inbox.push((*nic, f.clone()));
                     }
                     if let Some(n) = x.notifiers[i].get() {
                         n.notify();

@@ -46,8 +46,9 @@ impl<P: Port> Stack<P> {
         }
     }
 
-    /// ARP frames this core saw since the last call (for the other cores).
-    pub fn take_shared_arp(&mut self) -> Vec<Vec<u8>> {
+    /// ARP frames this core saw since the last call, with the index of the port
+    /// they arrived on (for the other cores: see [`Stack::share_arp`]).
+    pub fn take_shared_arp(&mut self) -> Vec<(usize, Vec<u8>)> {
         std::mem::take(&mut self.arp_out)
     }
 
@@ -106,7 +107,7 @@ impl<P: Port> Stack<P> {
                 let Some(h) = parse_tcp(frame) else {
                     if is_arp(frame) {
                         arp = true;
-                        arp_out.push(frame.to_vec());
+                        arp_out.push((nic, frame.to_vec()));
                     }
                     let mut dev = OneFrame::new(frame, Some(tx), caps);
                     let _ = iface.poll_ingress_single(smol_now, &mut dev, empty);

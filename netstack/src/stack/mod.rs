@@ -331,7 +331,8 @@ pub struct Stack<P: Port> {
     now: Instant,
     counters: StackCounters,
     /// ARP frames seen here, for the driver to give to the other cores.
-    arp_out: Vec<Vec<u8>>,
+    /// ARP frames seen since the last [`Stack::take_shared_arp`], with their port.
+    arp_out: Vec<(usize, Vec<u8>)>,
 }
 
 impl<P: Port> Stack<P> {
