@@ -226,6 +226,34 @@ backend be
             .sum();
         assert_eq!(connects, 1, "curl kept one connection: {out}");
         assert!(rows.iter().all(|(_, st)| st.starts_with("200")), "{out}");
+
+        // `Connection: close`: each request gets its own connection, the
+        // response says close, and both are answered.
+        let f = curl(
+            &t,
+            &[
+                "-H",
+                "Connection: close",
+                "-D",
+                "-",
+                "-o",
+                "/dev/null",
+                "-w",
+                "=%{http_code} %{num_connects}\n",
+                &url,
+                &url,
+            ],
+        );
+        let out = f.stdout_str();
+        let codes: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix('=')).collect();
+        assert_eq!(codes, ["200 1", "200 1"], "two connections: {out}");
+        assert_eq!(
+            out.lines()
+                .filter(|l| l.to_ascii_lowercase().starts_with("connection: close"))
+                .count(),
+            2,
+            "responses say close: {out}"
+        );
     }
     assert!(sluice.exited().is_none(), "sluice still running");
     eprintln!(
