@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use netstack::af_packet::{AfPacketConfig, AfPacketPort};
+use netstack::af_packet::{AfPacketConfig, AfPacketPort, RxRingVersion};
 use netstack::port::{Instant, Port};
 use netstack::stack::{ConnId, NicConfig, Stack, StackConfig};
 use netstack::steer;
@@ -54,6 +54,29 @@ fn ip(args: &[&str]) {
         args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Waits (at most 5 s) until bridge port `tap` in namespace `ns` forwards: a
+/// tap gets its carrier when a process opens it, and the kernel applies carrier
+/// changes asynchronously (linkwatch, up to a second later); frames sent before
+/// are lost.
+fn wait_forwarding(ns: &str, tap: &str) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let out = Command::new("ip")
+            .args(["-n", ns, "-d", "link", "show", tap])
+            .output()
+            .expect("run ip");
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains("state forwarding") && !text.contains("NO-CARRIER") {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "{tap} never forwarded: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Two namespaces joined by a veth pair; deleted on drop.
@@ -449,53 +472,63 @@ fn af_packet_small_ring_overflows_counts_drops_and_recovers() {
         .join()
         .unwrap();
     };
-    let (tx, rx) = std::sync::mpsc::channel::<AfPacketPort>();
-    // A tiny ring: 2 blocks of 4 KiB (2 frames each), vnet header off.
-    let cfg = AfPacketConfig {
+    // Tiny rings, vnet header off: V3, 2 blocks of 4 KiB (2 frames each); V2,
+    // 4 slots.
+    let v3 = AfPacketConfig {
         block_size: 4096,
         block_count: 2,
         frame_size: 2048,
         vnet_hdr: false,
+        rx_ring: RxRingVersion::V3,
         ..AfPacketConfig::default()
     };
-    Lab::spawn_in(&lab.dp, move || {
-        tx.send(AfPacketPort::open("vdp", cfg).unwrap()).unwrap()
-    })
-    .join()
-    .unwrap();
-    let mut port = rx.recv().unwrap();
-    let drain = |port: &mut AfPacketPort| {
-        use netstack::port::RxToken;
-        let mut n = 0;
-        let t0 = std::time::Instant::now();
-        // The kernel hands a partly filled block over after block_timeout_ms.
-        while t0.elapsed() < Duration::from_millis(200) {
-            match port.receive(Instant::ZERO) {
-                Some((r, _)) => n += r.consume(|f| usize::from(f.len() == 14 + 20 + 8 + 1000)),
-                None => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
-        n
+    let v2 = AfPacketConfig {
+        vnet_hdr: false,
+        rx_ring: RxRingVersion::V2,
+        v2_frames: 4,
+        ..AfPacketConfig::default()
     };
-    send(100);
-    let got = drain(&mut port);
-    port.refresh_kernel_stats().unwrap();
-    let c = port.driver_counters();
-    println!(
-        "small ring: received {got} of 100, kernel ring drops {}",
-        c.ring_drops
-    );
-    assert!((1..=8).contains(&got), "at most the ring's frames: {got}");
-    assert_eq!(
-        got as u64 + c.ring_drops,
-        100,
-        "every frame received or counted"
-    );
-    assert_eq!(port.counters().rx_dropped, c.ring_drops);
-    // Every block went back to the kernel: new frames flow again, in order.
-    for round in 0..3 {
-        send(3);
-        assert_eq!(drain(&mut port), 3, "round {round} after the overflow");
+    for cfg in [v3, v2] {
+        let (tx, rx) = std::sync::mpsc::channel::<AfPacketPort>();
+        Lab::spawn_in(&lab.dp, move || {
+            tx.send(AfPacketPort::open("vdp", cfg).unwrap()).unwrap()
+        })
+        .join()
+        .unwrap();
+        let mut port = rx.recv().unwrap();
+        let drain = |port: &mut AfPacketPort| {
+            use netstack::port::RxToken;
+            let mut n = 0;
+            let t0 = std::time::Instant::now();
+            // The kernel hands a partly filled block over after block_timeout_ms.
+            while t0.elapsed() < Duration::from_millis(200) {
+                match port.receive(Instant::ZERO) {
+                    Some((r, _)) => n += r.consume(|f| usize::from(f.len() == 14 + 20 + 8 + 1000)),
+                    None => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            n
+        };
+        send(100);
+        let got = drain(&mut port);
+        port.refresh_kernel_stats().unwrap();
+        let c = port.driver_counters();
+        println!(
+            "small ring ({:?}): received {got} of 100, kernel ring drops {}",
+            cfg.rx_ring, c.ring_drops
+        );
+        assert!((1..=8).contains(&got), "at most the ring's frames: {got}");
+        assert_eq!(
+            got as u64 + c.ring_drops,
+            100,
+            "every frame received or counted"
+        );
+        assert_eq!(port.counters().rx_dropped, c.ring_drops);
+        // Every block went back to the kernel: new frames flow again, in order.
+        for round in 0..3 {
+            send(3);
+            assert_eq!(drain(&mut port), 3, "round {round} after the overflow");
+        }
     }
 }
 
@@ -506,6 +539,7 @@ fn tap_bulk_both_ways_bridged_to_the_veth() {
     }
     let lab = Lab::new("t");
     bridge_tap(&lab, "stap0");
+    let dp = lab.dp.clone();
     for role in [
         Role::Listen(8080),
         Role::Connect(SocketAddrV4::new(PEER_IP, 9090)),
@@ -513,7 +547,14 @@ fn tap_bulk_both_ways_bridged_to_the_veth() {
         bulk_exchange(
             &lab,
             role,
-            || TapPort::open("stap0", 1514).expect("open tap"),
+            {
+                let dp = dp.clone();
+                move || {
+                    let tap = TapPort::open("stap0", 1514).expect("open tap");
+                    wait_forwarding(&dp, "stap0");
+                    tap
+                }
+            },
             |_: &TapPort| String::from("tap"),
         );
     }
@@ -744,6 +785,7 @@ fn tap_drops_and_counts_frames_longer_than_its_mtu() {
     .join()
     .unwrap();
     let mut tap = rx.recv().unwrap();
+    wait_forwarding(&lab.dp, "stap0");
     Lab::spawn_in(&lab.peer, || {
         let u = std::net::UdpSocket::bind("10.231.1.1:0").unwrap();
         for _ in 0..5 {

@@ -1,10 +1,12 @@
-//! The AF_PACKET port: a Linux interface seen through TPACKET_V3 rings.
+//! The AF_PACKET port: a Linux interface seen through TPACKET rings.
 //!
 //! # What it owns
 //!
 //! An [`AfPacketPort`] is one receive queue of one interface: a receive socket
-//! with a TPACKET_V3 RX ring (blocks of variable-sized frames, mapped with
-//! `memmap2`), and a send-only socket with a TPACKET_V3 TX ring (fixed slots).
+//! with an RX ring mapped with `memmap2` — TPACKET_V2 by default (one slot per
+//! frame, handed over at once; see [`ring_v2`] for why) or TPACKET_V3 (blocks
+//! of variable-sized frames) — and a send-only socket with a TPACKET_V3 TX ring
+//! (fixed slots).
 //! Transmit tokens fill slots; [`Port::flush`] kicks the kernel once per burst
 //! (`send(fd, NULL, 0)`). The wake descriptor is the receive socket.
 //!
@@ -53,6 +55,7 @@
 
 pub mod fanout;
 pub mod ring;
+pub mod ring_v2;
 mod sys;
 
 use std::cell::Cell;
@@ -65,6 +68,7 @@ use memmap2::MmapMut;
 use crate::offload::{self, VnetHdr, VNET_GSO_NONE, VNET_GSO_TCPV4};
 use crate::port::{Instant, Port, PortCapabilities, PortCounters, RxToken, TxToken};
 use ring::{RxRing, TxRing, PACKET_OUTGOING, TPACKET3_HDRLEN, TP_STATUS_CSUMNOTREADY};
+use ring_v2::{RxCursor, RxRingV2};
 
 /// How to open an [`AfPacketPort`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +96,22 @@ pub struct AfPacketConfig {
     pub vnet_hdr: bool,
     /// `PACKET_QDISC_BYPASS` on the TX socket (skips the qdisc layer).
     pub qdisc_bypass: bool,
+    /// The receive ring's version: V2 hands each frame over at once (the
+    /// default: a V3 block waits up to `block_timeout_ms` below line rate, see
+    /// [`ring_v2`]); V3 batches frames per block (`block_size`, `block_count`).
+    pub rx_ring: RxRingVersion,
+    /// V2 receive slots. Each holds the largest frame: with `vnet_hdr` a GSO
+    /// super-frame (64 KiB, so 68 KiB per slot), else `mtu` plus headers.
+    pub v2_frames: usize,
+}
+
+/// Which TPACKET version the receive ring uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxRingVersion {
+    /// TPACKET_V2: fixed slots, per-frame hand-over.
+    V2,
+    /// TPACKET_V3: blocks of frames, per-block hand-over.
+    V3,
 }
 
 impl Default for AfPacketConfig {
@@ -106,11 +126,24 @@ impl Default for AfPacketConfig {
             mtu: 1514,
             vnet_hdr: true,
             qdisc_bypass: false,
+            rx_ring: RxRingVersion::V2,
+            v2_frames: 256,
         }
     }
 }
 
 impl AfPacketConfig {
+    /// V2 receive slots: `(block_size, frame_size)`, both as the kernel wants
+    /// them (blocks of whole pages, slots a multiple of 16).
+    pub fn v2_geometry(&self) -> (usize, usize) {
+        let frame = if self.vnet_hdr {
+            65536 + 256
+        } else {
+            (self.mtu + 128).div_ceil(16) * 16
+        };
+        (frame.div_ceil(4096) * 4096, frame)
+    }
+
     /// Checks the sizes the kernel would refuse (with a clearer message).
     pub fn validate(&self) -> io::Result<()> {
         let bad = |m: String| Err(io::Error::new(io::ErrorKind::InvalidInput, m));
@@ -164,7 +197,8 @@ pub struct AfPacketCounters {
     pub gso_segments: u64,
     /// RX GSO frames of a kind not handled (not TCP/IPv4, malformed), dropped.
     pub gso_unsupported: u64,
-    /// RX blocks released early because a descriptor was out of bounds.
+    /// RX blocks (V3) or slots (V2) released early because a descriptor was
+    /// out of bounds.
     pub corrupt_blocks: u64,
     /// Frames the kernel dropped because the RX ring was full (as of the last
     /// [`AfPacketPort::refresh_kernel_stats`]; also in `rx_dropped`).
@@ -203,7 +237,7 @@ enum Repair {
 
 struct RxSide {
     map: MmapMut,
-    ring: RxRing,
+    ring: RxCursor,
     vnet: bool,
     mtu: usize,
     pending: VecDeque<Vec<u8>>,
@@ -228,7 +262,7 @@ impl RxSide {
         }
         loop {
             let f = self.ring.peek(&mut self.map)?;
-            self.c.corrupt_blocks = self.ring.corrupt_blocks;
+            self.c.corrupt_blocks = self.ring.corrupt();
             if f.pkttype == PACKET_OUTGOING {
                 self.c.own_frames += 1;
                 self.ring.advance(&mut self.map);
@@ -239,7 +273,7 @@ impl RxSide {
                 self.drop_frame();
                 continue;
             }
-            let vnet = if self.vnet && f.data - f.hdr >= TPACKET3_HDRLEN + VnetHdr::LEN {
+            let vnet = if self.vnet && f.data - f.hdr >= self.ring.header_len() + VnetHdr::LEN {
                 VnetHdr::parse(&self.map[f.data - VnetHdr::LEN..f.data])
             } else {
                 None
@@ -405,27 +439,54 @@ impl AfPacketPort {
         // ring exists.
         let rx_fd = sys::packet_socket(0).map_err(ctx("socket"))?;
         let fd = rx_fd.as_fd();
-        sys::set_int(fd, sys::PACKET_VERSION, sys::TPACKET_V3).map_err(ctx("TPACKET_V3"))?;
+        let version = match cfg.rx_ring {
+            RxRingVersion::V2 => sys::TPACKET_V2,
+            RxRingVersion::V3 => sys::TPACKET_V3,
+        };
+        sys::set_int(fd, sys::PACKET_VERSION, version).map_err(ctx("PACKET_VERSION"))?;
         if cfg.vnet_hdr {
             sys::set_int(fd, sys::PACKET_VNET_HDR, 1).map_err(ctx("PACKET_VNET_HDR"))?;
         }
         // Best effort: the pkttype filter catches what this misses.
         let _ = sys::set_int(fd, sys::PACKET_IGNORE_OUTGOING, 1);
-        let frames_per_block = cfg.block_size / cfg.frame_size;
-        let req = sys::TpacketReq3 {
-            block_size: cfg.block_size as u32,
-            block_nr: cfg.block_count as u32,
-            frame_size: cfg.frame_size as u32,
-            frame_nr: (frames_per_block * cfg.block_count) as u32,
-            retire_blk_tov: cfg.block_timeout_ms,
-            sizeof_priv: 0,
-            feature_req_word: 0,
+        let (req, cursor) = match cfg.rx_ring {
+            RxRingVersion::V3 => {
+                let frames_per_block = cfg.block_size / cfg.frame_size;
+                (
+                    sys::TpacketReq3 {
+                        block_size: cfg.block_size as u32,
+                        block_nr: cfg.block_count as u32,
+                        frame_size: cfg.frame_size as u32,
+                        frame_nr: (frames_per_block * cfg.block_count) as u32,
+                        retire_blk_tov: cfg.block_timeout_ms,
+                        sizeof_priv: 0,
+                        feature_req_word: 0,
+                    },
+                    RxCursor::V3(RxRing::new(cfg.block_size, cfg.block_count)),
+                )
+            }
+            RxRingVersion::V2 => {
+                // The kernel reads the first four fields (`tpacket_req`) for V2.
+                let (block, frame) = cfg.v2_geometry();
+                let per_block = block / frame;
+                let blocks = cfg.v2_frames.div_ceil(per_block);
+                (
+                    sys::TpacketReq3 {
+                        block_size: block as u32,
+                        block_nr: blocks as u32,
+                        frame_size: frame as u32,
+                        frame_nr: (blocks * per_block) as u32,
+                        ..sys::TpacketReq3::default()
+                    },
+                    RxCursor::V2(RxRingV2::new(block, frame, blocks * per_block)),
+                )
+            }
         };
         sys::set_ring(fd, sys::PACKET_RX_RING, &req).map_err(ctx("PACKET_RX_RING"))?;
         // Nothing enters the ring before the socket joined its fanout group.
         sys::attach_drop_all(fd).map_err(ctx("SO_ATTACH_FILTER"))?;
-        let rx_map =
-            sys::map_ring(fd, cfg.block_size * cfg.block_count).map_err(ctx("mmap rx ring"))?;
+        let rx_map = sys::map_ring(fd, (req.block_size * req.block_nr) as usize)
+            .map_err(ctx("mmap rx ring"))?;
         sys::bind(fd, ifindex, sys::ETH_P_ALL).map_err(ctx("bind"))?;
         let queue = match cfg.fanout {
             Some((group, queue, queues)) if queues > 1 => {
@@ -467,7 +528,7 @@ impl AfPacketPort {
         Ok(AfPacketPort {
             rx: RxSide {
                 map: rx_map,
-                ring: RxRing::new(cfg.block_size, cfg.block_count),
+                ring: cursor,
                 vnet: cfg.vnet_hdr,
                 mtu: cfg.mtu,
                 pending: VecDeque::new(),
@@ -713,7 +774,7 @@ mod tests {
     fn rx_side(blocks: usize, vnet: bool) -> RxSide {
         RxSide {
             map: MmapMut::map_anon(BS * blocks).unwrap(),
-            ring: RxRing::new(BS, blocks),
+            ring: RxCursor::V3(RxRing::new(BS, blocks)),
             vnet,
             mtu: 1514,
             pending: VecDeque::new(),

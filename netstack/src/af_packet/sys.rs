@@ -24,6 +24,7 @@ pub const PACKET_FANOUT: libc::c_int = 18;
 pub const PACKET_QDISC_BYPASS: libc::c_int = 20;
 pub const PACKET_FANOUT_DATA: libc::c_int = 22;
 pub const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+pub const TPACKET_V2: libc::c_int = 1;
 pub const TPACKET_V3: libc::c_int = 2;
 pub const PACKET_FANOUT_CBPF: u32 = 6;
 pub const PACKET_FANOUT_FLAG_IGNORE_OUTGOING: u32 = 0x4000;
