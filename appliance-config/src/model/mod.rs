@@ -12,6 +12,7 @@
 
 pub mod format;
 mod global;
+pub mod pattern;
 pub mod rules;
 pub mod sample;
 mod tls;
@@ -546,6 +547,8 @@ pub struct Config {
     pub backends: Vec<Backend>,
     /// `http-errors` sections.
     pub http_errors: Vec<HttpErrors>,
+    /// Map and ACL files (pattern references); the index is the CLI's `#id`.
+    pub pattern_files: Vec<pattern::PatternFile>,
 }
 
 impl Config {

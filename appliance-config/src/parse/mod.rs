@@ -16,6 +16,7 @@ pub(crate) mod format;
 pub(crate) mod global;
 pub(crate) mod http;
 pub(crate) mod options;
+pub(crate) mod pattern;
 pub(crate) mod proxy;
 pub(crate) mod refused;
 pub(crate) mod sample;
@@ -155,6 +156,7 @@ pub(crate) struct Loader<'e> {
 
 impl<'e> Loader<'e> {
     pub fn new(env: &'e dyn Fn(&str) -> Option<String>) -> Self {
+        pattern::reset();
         Loader {
             ctx: Ctx {
                 env,
@@ -438,6 +440,7 @@ impl<'e> Loader<'e> {
 
     fn line(&mut self, ln: &Ln<'_>) {
         let kw = ln.w[0].as_str();
+        pattern::set_location(&ln.loc);
         if SECTIONS.contains(&kw) || refused::section(kw).is_some() {
             self.close_section();
             self.section_kw = kw.to_string();

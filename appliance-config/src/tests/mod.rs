@@ -2,6 +2,7 @@
 
 mod config;
 mod errors;
+mod maps;
 mod preproc;
 mod rules;
 mod samples;
