@@ -219,6 +219,16 @@ impl Index {
         }
     }
 
+    /// Makes room for `n` more keys (loading a file: no rehash while inserting).
+    pub fn reserve(&mut self, n: usize) {
+        match self {
+            Index::Str(s) => s.map.reserve(n),
+            Index::Affix(a) => a.map.reserve(n),
+            Index::List(l) => l.items.reserve(n),
+            Index::Ip(_) | Index::None => {}
+        }
+    }
+
     /// Adds entry `id` with `key`; false when the key does not fit the method (the
     /// entry is then not indexed by this use).
     pub fn insert(&mut self, u: &PatternUse, id: u64, key: &str) -> bool {

@@ -140,9 +140,10 @@ impl RefStore {
             uses: f
                 .uses
                 .iter()
-                .map(|u| Use {
-                    u: *u,
-                    index: Index::new(u),
+                .map(|u| {
+                    let mut index = Index::new(u);
+                    index.reserve(f.entries.len());
+                    Use { u: *u, index }
                 })
                 .collect(),
         };

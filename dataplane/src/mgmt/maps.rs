@@ -155,11 +155,7 @@ fn list(cli: &Cli, kind: Kind) -> String {
             out,
             "{i} ({n}) pattern loaded from file '{n}' used by {w} at file '{cf}' line {l}. entry_cnt={c}",
             n = f.name,
-            w = if f.first_user.contains("acl") && !kind.0 {
-                "acl"
-            } else {
-                kind.word()
-            },
+            w = kind.word(),
             cf = f.first_use.file,
             l = f.first_use.line,
             c = counts.get(i).copied().unwrap_or(0),
