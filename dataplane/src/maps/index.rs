@@ -29,19 +29,63 @@ use regex::bytes::{Regex, RegexBuilder};
 
 use crate::rules::{delimited, find_from, parse_int};
 
-/// Ids of the entries sharing one key, ascending.
-type Ids = Vec<u64>;
+/// Ids of the entries sharing one key, ascending; one id (the usual case) is kept
+/// inline, so a lookup reads no second allocation.
+#[derive(Clone, Debug, Default)]
+enum Ids {
+    #[default]
+    Empty,
+    One(u64),
+    Many(Vec<u64>),
+}
+
+impl Ids {
+    /// The oldest id.
+    fn first(&self) -> Option<u64> {
+        match self {
+            Ids::Empty => None,
+            Ids::One(i) => Some(*i),
+            Ids::Many(v) => v.first().copied(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, Ids::Empty)
+    }
+}
 
 fn add_id(ids: &mut Ids, id: u64) {
-    if let Err(p) = ids.binary_search(&id) {
-        ids.insert(p, id);
+    match ids {
+        Ids::Empty => *ids = Ids::One(id),
+        Ids::One(i) if *i == id => {}
+        Ids::One(i) => {
+            let mut v = vec![*i, id];
+            v.sort_unstable();
+            *ids = Ids::Many(v);
+        }
+        Ids::Many(v) => {
+            if let Err(p) = v.binary_search(&id) {
+                v.insert(p, id);
+            }
+        }
     }
 }
 
 /// Removes `id`; true when the list is now empty.
 fn remove_id(ids: &mut Ids, id: u64) -> bool {
-    if let Ok(p) = ids.binary_search(&id) {
-        ids.remove(p);
+    match ids {
+        Ids::One(i) if *i == id => *ids = Ids::Empty,
+        Ids::Many(v) => {
+            if let Ok(p) = v.binary_search(&id) {
+                v.remove(p);
+            }
+            match v.len() {
+                0 => *ids = Ids::Empty,
+                1 => *ids = Ids::One(v[0]),
+                _ => {}
+            }
+        }
+        _ => {}
     }
     ids.is_empty()
 }
@@ -367,7 +411,7 @@ impl Index {
                 if s.map.is_empty() {
                     return None;
                 }
-                s.map.get(t).map(|ids| ids[0])
+                s.map.get(t).and_then(Ids::first)
             }
             (Index::Affix(a), Probe::Text(t)) => {
                 for (&len, _) in a.lens.range(..=t.len()).rev() {
@@ -376,8 +420,8 @@ impl Index {
                     } else {
                         &t[..len]
                     };
-                    if let Some(ids) = a.map.get(part) {
-                        return Some(ids[0]);
+                    if let Some(id) = a.map.get(part).and_then(Ids::first) {
+                        return Some(id);
                     }
                 }
                 None
@@ -397,8 +441,8 @@ impl IpIndex {
     fn lookup(&self, ip: IpAddr) -> Option<u64> {
         let v4 = |a: u32| {
             for (&p, _) in self.v4_lens.iter().rev() {
-                if let Some(ids) = self.v4.get(&(mask4(a, p), p)) {
-                    return Some(ids[0]);
+                if let Some(id) = self.v4.get(&(mask4(a, p), p)).and_then(Ids::first) {
+                    return Some(id);
                 }
             }
             None
@@ -408,8 +452,8 @@ impl IpIndex {
             IpAddr::V6(a) => {
                 let x = u128::from(a);
                 for (&p, _) in self.v6_lens.iter().rev() {
-                    if let Some(ids) = self.v6.get(&(mask6(x, p), p)) {
-                        return Some(ids[0]);
+                    if let Some(id) = self.v6.get(&(mask6(x, p), p)).and_then(Ids::first) {
+                        return Some(id);
                     }
                 }
                 // IPv4-mapped addresses match IPv4 networks, as in HAProxy.

@@ -15,7 +15,7 @@
 //! configuration's entries in file order, ids from [`new_id`] (a process-wide
 //! counter starting at 2^40) the entries added at run time.
 //!
-//! Invariants: the entries of a file are ordered by id (= age) and every index holds
+//! Invariants: the ids of a file's entries order them by age and every index holds
 //! exactly the entries whose key fits its method; a lookup never allocates (`-i`
 //! uses lower-case the sample into the store's reusable buffer). Updates from
 //! different sources racing on the same key may be applied in different orders on
@@ -25,7 +25,7 @@
 pub mod index;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -65,8 +65,8 @@ struct Use {
 /// One pattern file at run time.
 #[derive(Debug)]
 pub struct RefStore {
-    /// Entries by id (= insertion order).
-    entries: BTreeMap<u64, Entry>,
+    /// Entries by id (ids grow with time: sorting them gives insertion order).
+    entries: HashMap<u64, Entry>,
     /// Ids of the entries holding each key, ascending.
     by_key: HashMap<Box<str>, Vec<u64>>,
     uses: Vec<Use>,
@@ -135,7 +135,7 @@ pub enum UpdateError {
 impl RefStore {
     fn new(f: &PatternFile, first_id: u64) -> RefStore {
         let mut r = RefStore {
-            entries: BTreeMap::new(),
+            entries: HashMap::with_capacity(f.entries.len()),
             by_key: HashMap::with_capacity(f.entries.len()),
             uses: f
                 .uses
@@ -198,9 +198,11 @@ impl RefStore {
         true
     }
 
-    /// The entries, oldest first.
-    pub fn entries(&self) -> impl Iterator<Item = (u64, &Entry)> {
-        self.entries.iter().map(|(id, e)| (*id, e))
+    /// The entries, oldest first (sorts the ids: O(N log N), for the CLI's `show`).
+    pub fn entries(&self) -> Vec<(u64, &Entry)> {
+        let mut v: Vec<(u64, &Entry)> = self.entries.iter().map(|(id, e)| (*id, e)).collect();
+        v.sort_unstable_by_key(|(id, _)| *id);
+        v
     }
 
     /// Number of entries.

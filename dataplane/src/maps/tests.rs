@@ -47,7 +47,13 @@ fn updates_change_every_use() {
     assert_eq!(c.pattern_files[0].uses[1].method, MatchMethod::Beg);
     assert_eq!(val(&mut st, exact, "a.com").as_deref(), Some("be_a"));
     assert_eq!(val(&mut st, beg, "b.com/x").as_deref(), Some("be_b"));
-    let ids: Vec<u64> = st.file(0).unwrap().entries().map(|(i, _)| i).collect();
+    let ids: Vec<u64> = st
+        .file(0)
+        .unwrap()
+        .entries()
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
     assert_eq!(ids, [1, 2], "config entries are numbered in file order");
     let up = |file, key: &str, value: &str| Update::Set {
         file,
