@@ -370,3 +370,34 @@ fn hundred_thousand_line_map_loads() {
     let n = dump.lines().filter(|l| l.starts_with("0x")).count();
     assert_eq!(n, 100_002, "one line per entry");
 }
+
+#[test]
+fn concurrent_set_map_from_both_workers_converges() {
+    if skip_unless_sluice("sluice's map store") {
+        return;
+    }
+    let s = start("");
+    let fe = s.fe;
+    // Eight clients race to create and change the same key from both workers.
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    let be = if (t + i) % 2 == 0 { "be_a" } else { "be_b" };
+                    hit(fe, "x", &[("x-set-host", "race.example"), ("x-set-be", be)]);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // Every worker holds the same single entry: all requests agree.
+    let first = hit(fe, "race.example", &[]).1;
+    assert!(first == "a" || first == "b", "{first}");
+    all_route(fe, "race.example", &first);
+    let h = s.hosts.display().to_string();
+    let dump = cli(&s.admin, &format!("show map {h}\n"));
+    assert_eq!(dump.matches("race.example").count(), 1, "{dump}");
+}

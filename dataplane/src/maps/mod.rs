@@ -11,23 +11,26 @@
 //! set-map` on one worker …) is one [`Update`] in an `Arc`, sent to every worker:
 //! O(1) work to send, and each worker applies it to its own copy with the index
 //! costs of [`index`] (O(key length) for `str`, `beg`, `end`, `ip`; O(N) removal
-//! for list uses). Entry ids are the same on every worker: ids 1..=N number the
+//! for list uses). Every update takes a place in one process-wide order
+//! ([`sequence`], an atomic counter) and every worker applies updates in that order
+//! ([`deliver`] holds back one that arrives early), so concurrent changes from the
+//! CLI and from rules on several workers leave every copy the same. An update lost
+//! to a full mailbox is waited for [`GAP_MS`], then skipped and counted. Entry ids are the same on every worker: ids 1..=N number the
 //! configuration's entries in file order, ids from [`new_id`] (a process-wide
 //! counter starting at 2^40) the entries added at run time.
 //!
 //! Invariants: the ids of a file's entries order them by age and every index holds
 //! exactly the entries whose key fits its method; a lookup never allocates (`-i`
-//! uses lower-case the sample into the store's reusable buffer). Updates from
-//! different sources racing on the same key may be applied in different orders on
-//! different workers (there is no global order without a lock); updates from one
-//! source are applied in order everywhere.
+//! uses lower-case the sample into the store's reusable buffer); a worker applies
+//! update `n` only after `n - 1` (or after giving up on it).
 
 pub mod index;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use appliance_config::model::pattern::{MapOutput, PatRef, PatternFile, PatternUse};
 use appliance_config::Config;
@@ -339,12 +342,49 @@ impl PatternStore {
     }
 }
 
+/// An update with its place in the process-wide order.
+#[derive(Debug)]
+pub struct Sequenced {
+    /// Position in the order (from [`sequence`]).
+    pub seq: u64,
+    /// The change.
+    pub up: Update,
+}
+
+/// Where a worker says whether an update found what it changes (the CLI waits).
+pub type Reply = std::sync::mpsc::Sender<Result<(), UpdateError>>;
+
+static SEQ: AtomicU64 = AtomicU64::new(1);
+
+/// Gives `up` the next place in the order every worker applies updates in.
+pub fn sequence(up: Update) -> Arc<Sequenced> {
+    Arc::new(Sequenced {
+        seq: SEQ.fetch_add(1, Ordering::Relaxed),
+        up,
+    })
+}
+
+/// How long a worker waits for a missing update (lost to a full mailbox) before it
+/// skips it and applies the later ones.
+const GAP_MS: u64 = 200;
+
+/// A worker's position in the order and the updates that arrived early.
+#[derive(Default)]
+struct Order {
+    next: u64,
+    pending: BTreeMap<u64, (Arc<Sequenced>, Option<Reply>)>,
+    /// When the oldest pending update started waiting for a gap.
+    waiting_since: Option<u64>,
+}
+
 thread_local! {
     static STORE: RefCell<PatternStore> = RefCell::new(PatternStore::default());
     static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+    static ORDER: RefCell<Order> = RefCell::new(Order { next: 1, ..Order::default() });
 }
 
-/// Updates a worker could not pass on because a peer's mailbox was full.
+/// Updates lost because a worker's mailbox was full, or skipped after waiting for
+/// one (a rule-driven update is never waited for on the request path).
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// Makes `store` the store of this thread, worker `worker`.
@@ -353,29 +393,78 @@ pub fn install(store: PatternStore, worker: usize) {
     WORKER.with(|w| w.set(worker));
 }
 
-/// Updates lost because a worker's mailbox was full (a rule-driven update is never
-/// waited for on the request path).
+/// Updates lost (see [`DROPPED`]).
 pub fn dropped_updates() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
-/// A change made by a rule on this worker (`http-request set-map` …): applied here
-/// at once, then sent to every other worker (one `Arc`, one message each).
-pub fn propagate(shared: &crate::proxy::Shared, up: Update) {
-    let _ = with_store(|s| s.apply(&up));
-    let me = WORKER.with(|w| w.get());
-    let Some(peers) = shared.peers.get() else {
-        return;
-    };
-    let up = std::sync::Arc::new(up);
-    for (i, m) in peers.iter().enumerate() {
-        if i != me
-            && m.send(crate::proxy::Message::Pattern(up.clone(), None))
-                .is_err()
-        {
+/// Takes an update from the mailbox (or from a rule of this worker): applies it and
+/// every update it was holding back, in order. Updates from every source are applied
+/// in the same order on every worker, so the copies converge.
+pub fn deliver(m: Arc<Sequenced>, reply: Option<Reply>, now_ms: u64) {
+    ORDER.with(|o| {
+        let mut o = o.borrow_mut();
+        if m.seq < o.next {
+            // Skipped as lost earlier; applying it now would reorder.
             DROPPED.fetch_add(1, Ordering::Relaxed);
+            if let Some(r) = reply {
+                let _ = r.send(Err(UpdateError::NotFound));
+            }
+            return;
+        }
+        o.pending.insert(m.seq, (m, reply));
+        drain(&mut o, now_ms);
+    });
+}
+
+/// Skips a gap that has been waited for longer than [`GAP_MS`] (call it now and
+/// then from the worker's housekeeping).
+pub fn tick(now_ms: u64) {
+    ORDER.with(|o| drain(&mut o.borrow_mut(), now_ms));
+}
+
+fn drain(o: &mut Order, now_ms: u64) {
+    loop {
+        let next = o.next;
+        if let Some((m, reply)) = o.pending.remove(&next) {
+            let r = with_store(|s| s.apply(&m.up));
+            if let Some(tx) = reply {
+                let _ = tx.send(r);
+            }
+            o.next += 1;
+            o.waiting_since = None;
+            continue;
+        }
+        let Some(&first) = o.pending.keys().next() else {
+            o.waiting_since = None;
+            return;
+        };
+        let since = *o.waiting_since.get_or_insert(now_ms);
+        if now_ms.saturating_sub(since) < GAP_MS {
+            return;
+        }
+        DROPPED.fetch_add(first - next, Ordering::Relaxed);
+        o.next = first;
+    }
+}
+
+/// A change made by a rule on this worker (`http-request set-map` …): takes its
+/// place in the order, is applied here at once if nothing is in flight before it,
+/// and is sent to every other worker (one `Arc`, one message each).
+pub fn propagate(shared: &crate::proxy::Shared, up: Update) {
+    let m = sequence(up);
+    let me = WORKER.with(|w| w.get());
+    if let Some(peers) = shared.peers.get() {
+        for (i, p) in peers.iter().enumerate() {
+            if i != me
+                && p.send(crate::proxy::Message::Pattern(m.clone(), None))
+                    .is_err()
+            {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
+    deliver(m, None, crate::runtime::clock::now_ms());
 }
 
 /// Runs `f` on this thread's store.

@@ -118,3 +118,44 @@ fn converter_reads_the_thread_store() {
     assert_eq!(typed_value(MapOutput::Int, b"x"), None);
     std::fs::remove_dir_all(&d).ok();
 }
+
+#[test]
+fn updates_apply_in_sequence_order_and_gaps_are_skipped() {
+    let d = dir();
+    let c = cfg(&d);
+    install(PatternStore::from_config(&c), 0);
+    let p = PatRef {
+        file: 0,
+        use_idx: 0,
+    };
+    let now = |k: &str| with_store(|s| val(s, p, k));
+    let set = |seq, v: &str| {
+        Arc::new(Sequenced {
+            seq,
+            up: Update::Set {
+                file: 0,
+                key: "a.com".into(),
+                value: v.into(),
+            },
+        })
+    };
+    // Update 2 arrives before 1: held back until 1 is applied.
+    deliver(set(2, "v2"), None, 0);
+    assert_eq!(now("a.com").as_deref(), Some("be_a"));
+    deliver(set(1, "v1"), None, 0);
+    assert_eq!(now("a.com").as_deref(), Some("v2"), "1 then 2");
+    // Update 3 is lost: 4 waits GAP_MS, then goes ahead.
+    let lost = dropped_updates();
+    deliver(set(4, "v4"), None, 10);
+    tick(10 + GAP_MS - 1);
+    assert_eq!(now("a.com").as_deref(), Some("v2"));
+    tick(10 + GAP_MS);
+    assert_eq!(now("a.com").as_deref(), Some("v4"));
+    assert!(dropped_updates() > lost);
+    // A late copy of 3 is not applied out of order.
+    let (tx, rx) = std::sync::mpsc::channel();
+    deliver(set(3, "v3"), Some(tx), 500);
+    assert_eq!(now("a.com").as_deref(), Some("v4"));
+    assert!(rx.recv().unwrap().is_err());
+    std::fs::remove_dir_all(&d).ok();
+}

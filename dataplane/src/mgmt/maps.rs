@@ -10,7 +10,7 @@
 //! command changes nothing; changes need the `operator` level, as in HAProxy.
 
 use std::fmt::Write as _;
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::Instant;
 
 use appliance_config::model::pattern::PatternFile;
@@ -80,7 +80,7 @@ fn ask_worker0<T: Send + 'static>(
 /// Sends `up` to every worker (retrying while a mailbox is full) and collects what
 /// they found. `Ok` when at least one worker applied it.
 fn broadcast(cli: &Cli, up: Update) -> Result<(), String> {
-    let up = Arc::new(up);
+    let up = crate::maps::sequence(up);
     let (tx, rx) = mpsc::channel();
     let deadline = Instant::now() + super::GATHER_WAIT;
     let mut asked = 0;

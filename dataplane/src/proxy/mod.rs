@@ -64,10 +64,7 @@ pub enum Message {
     WakeAcceptLoops,
     /// A change to a map or ACL file: apply it to the worker's pattern store and,
     /// when asked, say whether it found what it changes (the CLI waits for that).
-    Pattern(
-        Arc<crate::maps::Update>,
-        Option<std::sync::mpsc::Sender<Result<(), crate::maps::UpdateError>>>,
-    ),
+    Pattern(Arc<crate::maps::Sequenced>, Option<crate::maps::Reply>),
     /// Another worker asks for an idle connection to `server` of `backend`
     /// (`tune.idle-pool.shared`, see [`takeover`]).
     TakeIdle {
@@ -558,10 +555,7 @@ pub fn run_worker<D: Driver>(
                     Message::Run(f) => f(&w.stats.borrow()),
                     Message::WakeAcceptLoops => w.wake_accept_loops(),
                     Message::Pattern(up, reply) => {
-                        let r = crate::maps::with_store(|s| s.apply(&up));
-                        if let Some(tx) = reply {
-                            let _ = tx.send(r);
-                        }
+                        crate::maps::deliver(up, reply, clock::now_ms());
                     }
                     Message::ClearCounters(done) => {
                         w.stats.borrow_mut().clear();
@@ -585,6 +579,7 @@ pub fn run_worker<D: Driver>(
             let now = clock::now_ms();
             if now >= housekeeping {
                 housekeeping = now + 100;
+                crate::maps::tick(now);
                 for b in &w.backends {
                     if shared.is_stopping() {
                         b.close_idle();
