@@ -400,4 +400,9 @@ fn concurrent_set_map_from_both_workers_converges() {
     let h = s.hosts.display().to_string();
     let dump = cli(&s.admin, &format!("show map {h}\n"));
     assert_eq!(dump.matches("race.example").count(), 1, "{dump}");
+    let dc = cli(&s.admin, "debug counters\n");
+    assert!(
+        dc.contains("0          CNT dataplane/src/maps/mod.rs deliver()"),
+        "no update lost: {dc}"
+    );
 }

@@ -667,6 +667,12 @@ fn debug_counters(snaps: &[WorkerSnapshot]) -> String {
     for (n, loc, desc) in rows {
         let _ = writeln!(out, "{n:<10} {:>3} {loc}: \"{desc}\"", "CNT");
     }
+    let _ = writeln!(
+        out,
+        "{:<10} {:>3} dataplane/src/maps/mod.rs deliver(): \"map/acl update lost to a full mailbox, or skipped after waiting for it\" [workers may differ]",
+        crate::maps::dropped_updates(),
+        "CNT"
+    );
     let mut h2 = crate::h2::counters::H2Counters::default();
     for s in snaps {
         h2.add(&s.h2);
