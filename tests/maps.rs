@@ -310,6 +310,7 @@ fn acl_file_add_del_levels_and_errors() {
         cli(&s.admin, &format!("show acl {h}\n")),
         "Unknown ACL identifier. Please use #<id> or <file>.\n\n"
     );
+    assert!(cli(&s.admin, &format!("add map @1 {h} k be_a\n")).contains("not supported"));
     // Bad arguments change nothing.
     assert!(cli(&s.admin, &format!("add map {h} onlykey\n")).contains("expects three parameters"));
     assert!(cli(&s.admin, &format!("add map {h} <<\nk1 be_a\nk2\n\n"))

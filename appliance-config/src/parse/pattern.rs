@@ -1,9 +1,9 @@
 //! The registry of pattern files (maps and ACL `-f` files) built while a
 //! configuration is parsed.
 //!
-//! Owns: [`register`] (load a file on first use, add a use, check every entry against
-//! it), the line reader for map and ACL files, and [`take`] (hands the files to the
-//! finished configuration). The registry is a per-thread value reset by
+//! Owns: [`map_converter`] (the `map*` converters), [`register`] (load a file on
+//! first use, add a use, check every entry against it), the line reader for map and
+//! ACL files, and [`take`] (hands the files to the finished configuration). The registry is a per-thread value reset by
 //! [`reset`] when a load starts: parsers of sample expressions are free functions
 //! that do not carry a context, and one load runs on one thread. [`set_location`]
 //! records the configuration line being parsed, for `show map`'s description.
@@ -15,10 +15,11 @@
 use std::cell::RefCell;
 
 use super::acl::ip_pattern;
+use super::sample::arg_count;
 use super::units::Fail;
 use crate::error::Location;
 use crate::model::pattern::{MapOutput, PatEntry, PatRef, PatternFile, PatternUse};
-use crate::model::sample::MatchMethod;
+use crate::model::sample::{Converter, MatchMethod};
 
 #[derive(Default)]
 struct Registry {
@@ -199,5 +200,77 @@ pub(crate) fn register(
             }
         };
         Ok(PatRef { file, use_idx })
+    })
+}
+
+/// `map[_<match>[_<output>]](<file>[,<default>])`.
+pub(crate) fn map_converter(name: &str, a: &[String]) -> Result<Converter, Fail> {
+    let usage = format!("{name}(<map file>[,<default value>])");
+    let mut parts = name.split('_').skip(1);
+    let method = match parts.next() {
+        None | Some("str") => MatchMethod::Str,
+        Some("beg") => MatchMethod::Beg,
+        Some("end") => MatchMethod::End,
+        Some("sub") => MatchMethod::Sub,
+        Some("dom") => MatchMethod::Dom,
+        Some("dir") => MatchMethod::Dir,
+        Some("reg") => MatchMethod::Reg,
+        Some("ip") => MatchMethod::Ip,
+        Some("int") => MatchMethod::Int,
+        Some("regm") => {
+            return Err((
+                "converter 'map_regm' is not supported yet".into(),
+                "use 'map_reg' (the value is returned as written, without back-references)".into(),
+            ))
+        }
+        Some(m) => {
+            return Err((
+                format!("unknown match type '{m}' in converter '{name}'"),
+                "map_str, map_beg, map_end, map_sub, map_dom, map_dir, map_reg, map_ip, map_int"
+                    .into(),
+            ))
+        }
+    };
+    let output = match parts.next() {
+        None | Some("str") => MapOutput::Str,
+        Some("int") => MapOutput::Int,
+        Some("ip") => MapOutput::Ip,
+        Some(o) => {
+            return Err((
+                format!("unknown output type '{o}' in converter '{name}'"),
+                "the output type is str, int or ip, e.g. 'map_str_int'".into(),
+            ))
+        }
+    };
+    if parts.next().is_some() {
+        return Err((
+            format!("unknown converter '{name}'"),
+            format!("write '{usage}'"),
+        ));
+    }
+    arg_count(name, a, 1, 2, &usage)?;
+    let default = a.get(1).cloned();
+    if let Some(d) = &default {
+        if let Some(m) = check_value(Some(output), d) {
+            return Err((
+                format!("default of '{name}': {m}"),
+                format!("write '{usage}'"),
+            ));
+        }
+    }
+    let pat = register(
+        &a[0],
+        true,
+        Some(PatternUse {
+            method,
+            ignore_case: false,
+            output: Some(output),
+        }),
+        name,
+    )?;
+    Ok(Converter::Map {
+        pat,
+        output,
+        default,
     })
 }

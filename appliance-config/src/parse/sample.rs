@@ -10,10 +10,8 @@ use regex::bytes::RegexBuilder;
 
 use super::units::Fail;
 use crate::error::did_you_mean;
-use crate::model::pattern::{MapOutput, PatternUse};
 use crate::model::sample::{
-    ArithOp, Converter, DnFetch, Fetch, HdrSide, MatchMethod, NameKind, SampleExpr, VarName,
-    VarScope,
+    ArithOp, Converter, DnFetch, Fetch, HdrSide, NameKind, SampleExpr, VarName, VarScope,
 };
 
 /// Fetch names sluice evaluates.
@@ -502,7 +500,13 @@ fn parse_fetch(name: &str, args: Option<&str>) -> Result<Fetch, Fail> {
     Ok(f)
 }
 
-fn arg_count(name: &str, a: &[String], min: usize, max: usize, usage: &str) -> Result<(), Fail> {
+pub(crate) fn arg_count(
+    name: &str,
+    a: &[String],
+    min: usize,
+    max: usize,
+    usage: &str,
+) -> Result<(), Fail> {
     let n = if a.len() == 1 && a[0].is_empty() {
         0
     } else {
@@ -646,7 +650,7 @@ fn parse_converter(name: &str, args: Option<&str>) -> Result<Converter, Fail> {
             }
             Converter::Arith(op, v)
         }
-        n if n == "map" || n.starts_with("map_") => map_converter(n, &a)?,
+        n if n == "map" || n.starts_with("map_") => super::pattern::map_converter(n, &a)?,
         _ => {
             return Err((
                 format!("unknown converter '{name}'"),
@@ -673,78 +677,6 @@ fn parse_converter(name: &str, args: Option<&str>) -> Result<Converter, Fail> {
         ));
     }
     Ok(c)
-}
-
-/// `map[_<match>[_<output>]](<file>[,<default>])`.
-fn map_converter(name: &str, a: &[String]) -> Result<Converter, Fail> {
-    let usage = format!("{name}(<map file>[,<default value>])");
-    let mut parts = name.split('_').skip(1);
-    let method = match parts.next() {
-        None | Some("str") => MatchMethod::Str,
-        Some("beg") => MatchMethod::Beg,
-        Some("end") => MatchMethod::End,
-        Some("sub") => MatchMethod::Sub,
-        Some("dom") => MatchMethod::Dom,
-        Some("dir") => MatchMethod::Dir,
-        Some("reg") => MatchMethod::Reg,
-        Some("ip") => MatchMethod::Ip,
-        Some("int") => MatchMethod::Int,
-        Some("regm") => {
-            return Err((
-                "converter 'map_regm' is not supported yet".into(),
-                "use 'map_reg' (the value is returned as written, without back-references)".into(),
-            ))
-        }
-        Some(m) => {
-            return Err((
-                format!("unknown match type '{m}' in converter '{name}'"),
-                "map_str, map_beg, map_end, map_sub, map_dom, map_dir, map_reg, map_ip, map_int"
-                    .into(),
-            ))
-        }
-    };
-    let output = match parts.next() {
-        None | Some("str") => MapOutput::Str,
-        Some("int") => MapOutput::Int,
-        Some("ip") => MapOutput::Ip,
-        Some(o) => {
-            return Err((
-                format!("unknown output type '{o}' in converter '{name}'"),
-                "the output type is str, int or ip, e.g. 'map_str_int'".into(),
-            ))
-        }
-    };
-    if parts.next().is_some() {
-        return Err((
-            format!("unknown converter '{name}'"),
-            format!("write '{usage}'"),
-        ));
-    }
-    arg_count(name, a, 1, 2, &usage)?;
-    let default = a.get(1).cloned();
-    if let Some(d) = &default {
-        if let Some(m) = crate::parse::pattern::check_value(Some(output), d) {
-            return Err((
-                format!("default of '{name}': {m}"),
-                format!("write '{usage}'"),
-            ));
-        }
-    }
-    let pat = crate::parse::pattern::register(
-        &a[0],
-        true,
-        Some(PatternUse {
-            method,
-            ignore_case: false,
-            output: Some(output),
-        }),
-        name,
-    )?;
-    Ok(Converter::Map {
-        pat,
-        output,
-        default,
-    })
 }
 
 /// Parses converters starting at byte `i` of `s` (each introduced by a comma).

@@ -277,6 +277,12 @@ pub(crate) fn map_command(
     if verb == "show" && rest.is_empty() {
         return Some(list(cli, kind));
     }
+    if rest.iter().any(|a| a.starts_with('@')) {
+        return Some(
+            "Versioned updates (@<version>, 'prepare'/'commit map') are not supported; changes apply at once.\n"
+                .into(),
+        );
+    }
     let fi = match resolve(cli, kind, rest.first().copied()) {
         Ok(i) => i,
         Err(e) => return Some(e),
