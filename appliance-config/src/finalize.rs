@@ -428,6 +428,7 @@ pub(crate) fn finalize(mut ld: Loader<'_>) -> Result<Loaded, ConfigErrors> {
             frontends,
             backends,
             http_errors: std::mem::take(&mut ld.ctx.http_errors),
+            pattern_files: crate::parse::pattern::take(),
         },
         diagnostics: std::mem::take(&mut ld.ctx.diags),
     })

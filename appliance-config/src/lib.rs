@@ -53,6 +53,8 @@ pub mod model;
 mod parse;
 pub mod words;
 
+pub use parse::pattern::{check_key, check_value};
+
 #[cfg(test)]
 mod tests;
 

@@ -23,6 +23,7 @@ pub mod h2;
 pub mod io;
 pub mod lb;
 pub mod logsink;
+pub mod maps;
 pub mod mgmt;
 pub mod proxy;
 pub mod rules;

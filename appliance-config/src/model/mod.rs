@@ -13,6 +13,7 @@
 pub mod format;
 mod global;
 pub mod netstack;
+pub mod pattern;
 pub mod rules;
 pub mod sample;
 mod stats;
@@ -555,6 +556,8 @@ pub struct Config {
     pub backends: Vec<Backend>,
     /// `http-errors` sections.
     pub http_errors: Vec<HttpErrors>,
+    /// Map and ACL files (pattern references); the index is the CLI's `#id`.
+    pub pattern_files: Vec<pattern::PatternFile>,
 }
 
 impl Config {

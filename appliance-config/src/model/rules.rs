@@ -164,6 +164,37 @@ pub enum HttpAction {
     UnsetVar(VarName),
     /// `use-service <name>`: sluice answers the request itself (request only).
     UseService(Service),
+    /// `set-map(<file>) <key fmt> <value fmt>`: set the value of every entry with that
+    /// key, or add one; on every worker.
+    SetMap {
+        /// Index in `Config::pattern_files`.
+        file: usize,
+        /// The key.
+        key: Format,
+        /// The value.
+        value: Format,
+    },
+    /// `del-map(<file>) <key fmt>`: delete every entry with that key.
+    DelMap {
+        /// Index in `Config::pattern_files`.
+        file: usize,
+        /// The key.
+        key: Format,
+    },
+    /// `add-acl(<file>) <fmt>`: add the pattern unless it is already there.
+    AddAcl {
+        /// Index in `Config::pattern_files`.
+        file: usize,
+        /// The pattern.
+        key: Format,
+    },
+    /// `del-acl(<file>) <fmt>`: delete every entry with that pattern.
+    DelAcl {
+        /// Index in `Config::pattern_files`.
+        file: usize,
+        /// The pattern.
+        key: Format,
+    },
 }
 
 /// A service `http-request use-service` can hand a request to.
@@ -195,6 +226,10 @@ impl HttpAction {
             HttpAction::SetVarFmt { .. } => "set-var-fmt",
             HttpAction::UnsetVar(_) => "unset-var",
             HttpAction::UseService(_) => "use-service",
+            HttpAction::SetMap { .. } => "set-map",
+            HttpAction::DelMap { .. } => "del-map",
+            HttpAction::AddAcl { .. } => "add-acl",
+            HttpAction::DelAcl { .. } => "del-acl",
         }
     }
 

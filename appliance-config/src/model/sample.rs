@@ -306,6 +306,16 @@ pub enum Converter {
     UrlDec,
     /// `add(n)`, `sub(n)`, `mul(n)`, `div(n)`, `mod(n)` on integers.
     Arith(ArithOp, i64),
+    /// `map(file[,default])`, `map_<match>[_<output>](file[,default])`: looks the
+    /// sample up in a map file (see [`crate::model::pattern`]).
+    Map {
+        /// The file and the use (match method, output type).
+        pat: crate::model::pattern::PatRef,
+        /// The output type.
+        output: crate::model::pattern::MapOutput,
+        /// Returned when the key is not found (`None`: the sample is missing).
+        default: Option<String>,
+    },
 }
 
 /// Integer operations for [`Converter::Arith`].
@@ -328,6 +338,11 @@ impl Converter {
     pub fn output_type(&self) -> SampleType {
         match self {
             Converter::Length | Converter::Arith(..) => SampleType::Int,
+            Converter::Map { output, .. } => match output {
+                crate::model::pattern::MapOutput::Str => SampleType::Str,
+                crate::model::pattern::MapOutput::Int => SampleType::Int,
+                crate::model::pattern::MapOutput::Ip => SampleType::Ip,
+            },
             Converter::Bytes { .. } => SampleType::Bin,
             _ => SampleType::Str,
         }
@@ -544,8 +559,11 @@ pub struct AclTerm {
     pub method: MatchMethod,
     /// `-i`: compare strings case-insensitively.
     pub ignore_case: bool,
-    /// The patterns.
+    /// The patterns written inline.
     pub patterns: Patterns,
+    /// Pattern files given with `-f`, matched at run time from the worker's pattern
+    /// store (they change with `add acl` / `del acl`).
+    pub files: Vec<crate::model::pattern::PatRef>,
     /// Where it was written.
     pub location: Location,
 }

@@ -7,7 +7,6 @@
 //! predefined ACLs are appended to that list on first use.
 
 use std::net::IpAddr;
-use std::path::Path;
 
 use regex::bytes::RegexBuilder;
 
@@ -186,29 +185,6 @@ pub(crate) fn ip_pattern(p: &str) -> Result<IpNet, Fail> {
     Ok(IpNet::new(ip, prefix))
 }
 
-/// Reads a pattern file: one pattern per line, blanks trimmed, `#` comment lines and
-/// empty lines skipped. Returns `(line number, pattern)`.
-fn read_pattern_file(path: &str) -> Result<Vec<(u32, String)>, Fail> {
-    let text = std::fs::read_to_string(Path::new(path)).map_err(|e| {
-        (
-            format!("failed to open pattern file '{path}': {e}"),
-            "check the path (relative paths are relative to the working directory)".into(),
-        )
-    })?;
-    Ok(text
-        .lines()
-        .enumerate()
-        .filter_map(|(i, l)| {
-            let t = l.trim();
-            if t.is_empty() || t.starts_with('#') {
-                None
-            } else {
-                Some((i as u32 + 1, t.to_string()))
-            }
-        })
-        .collect())
-}
-
 /// Builds an ACL term from `criterion [flags] [patterns…]`.
 pub(crate) fn parse_acl_term(words: &[String], loc: &Location) -> Result<AclTerm, Fail> {
     let Some(crit) = words.first() else {
@@ -273,7 +249,7 @@ pub(crate) fn parse_acl_term(words: &[String], loc: &Location) -> Result<AclTerm
             "-u" => {
                 return Err((
                     "'-u' (unique pattern ids) is not supported yet".into(),
-                    "remove '-u'; ACLs cannot be updated at run time yet".into(),
+                    "remove '-u'; a '-f' file is already one pattern reference for the CLI".into(),
                 ))
             }
             _ if w.starts_with('-')
@@ -313,12 +289,22 @@ pub(crate) fn parse_acl_term(words: &[String], loc: &Location) -> Result<AclTerm
             }
         },
     };
-    let mut raw: Vec<(String, Option<(String, u32)>)> =
+    let raw: Vec<(String, Option<(String, u32)>)> =
         words[i..].iter().map(|p| (p.clone(), None)).collect();
+    let mut refs = Vec::with_capacity(files.len());
     for f in &files {
-        for (ln, p) in read_pattern_file(f)? {
-            raw.push((p, Some((f.clone(), ln))));
+        if matches!(method, MatchMethod::Bool | MatchMethod::Found) {
+            return Err((
+                format!("'-m {}' takes no pattern file", method.name()),
+                "remove '-f', or choose another match method".into(),
+            ));
         }
+        let u = crate::model::pattern::PatternUse {
+            method,
+            ignore_case,
+            output: None,
+        };
+        refs.push(super::pattern::register(f, false, Some(u), "acl")?);
     }
     let located = |msg: String, src: &Option<(String, u32)>| match src {
         Some((f, l)) => format!("{msg} (in pattern file {f}:{l})"),
@@ -400,6 +386,7 @@ pub(crate) fn parse_acl_term(words: &[String], loc: &Location) -> Result<AclTerm
         method,
         ignore_case,
         patterns,
+        files: refs,
         location: loc.clone(),
     })
 }

@@ -45,6 +45,10 @@ const REQ_ACTIONS: &[&str] = &[
     "set-var-fmt",
     "unset-var",
     "use-service",
+    "set-map",
+    "del-map",
+    "add-acl",
+    "del-acl",
 ];
 const RES_ACTIONS: &[&str] = &[
     "set-header",
@@ -60,6 +64,10 @@ const RES_ACTIONS: &[&str] = &[
     "set-var",
     "set-var-fmt",
     "unset-var",
+    "set-map",
+    "del-map",
+    "add-acl",
+    "del-acl",
 ];
 
 fn refused_action(a: &str) -> Option<&'static str> {
@@ -68,7 +76,6 @@ fn refused_action(a: &str) -> Option<&'static str> {
         "capture" => "'http-request capture' is not supported yet; use 'capture request header'",
         "auth" => "userlists and HTTP authentication are not supported yet",
         "reject" | "silent-drop" => "connection-level actions are not supported yet; use 'deny'",
-        "add-acl" | "del-acl" | "set-map" | "del-map" => "maps arrive with the management plane",
         "cache-use" | "cache-store" => "caching is not supported yet",
         "set-log-level"
         | "set-nice"
@@ -682,9 +689,46 @@ pub(crate) fn parse_http_rule(
                 (act, rest, u)
             }
         }
+        "set-map" | "del-map" | "add-acl" | "del-acl" => {
+            let two = aname == "set-map";
+            let u = format!(
+                "{aname}(<file>) <key format>{}",
+                if two { " <value format>" } else { "" }
+            );
+            let file = paren
+                .and_then(|p| p.strip_prefix('('))
+                .and_then(|p| p.strip_suffix(')'))
+                .filter(|f| !f.is_empty())
+                .ok_or_else(|| {
+                    (
+                        format!("'{aname}' needs a file name in parentheses"),
+                        format!("expected syntax: {kw} {u}"),
+                    )
+                })?;
+            let is_map = aname.ends_with("-map");
+            let file = super::pattern::register(file, is_map, None, aname)?.file;
+            let (x, rest) = fixed(if two { 2 } else { 1 }, &u)?;
+            let key = fmt_arg(&x[0], aname)?;
+            let act = match aname {
+                "set-map" => HttpAction::SetMap {
+                    file,
+                    key,
+                    value: fmt_arg(&x[1], aname)?,
+                },
+                "del-map" => HttpAction::DelMap { file, key },
+                "add-acl" => HttpAction::AddAcl { file, key },
+                _ => HttpAction::DelAcl { file, key },
+            };
+            (act, rest, u)
+        }
         _ => unreachable!("action list checked above"),
     };
-    if paren.is_some() && !matches!(aname, "set-var" | "set-var-fmt" | "unset-var") {
+    if paren.is_some()
+        && !matches!(
+            aname,
+            "set-var" | "set-var-fmt" | "unset-var" | "set-map" | "del-map" | "add-acl" | "del-acl"
+        )
+    {
         return Err((
             format!("unexpected parentheses after '{aname}'"),
             format!("expected syntax: {kw} {usage}"),

@@ -17,6 +17,7 @@ pub(crate) mod global;
 pub(crate) mod http;
 pub(crate) mod netstack;
 pub(crate) mod options;
+pub(crate) mod pattern;
 pub(crate) mod proxy;
 pub(crate) mod refused;
 pub(crate) mod sample;
@@ -159,6 +160,7 @@ pub(crate) struct Loader<'e> {
 
 impl<'e> Loader<'e> {
     pub fn new(env: &'e dyn Fn(&str) -> Option<String>) -> Self {
+        pattern::reset();
         Loader {
             ctx: Ctx {
                 env,
@@ -442,6 +444,7 @@ impl<'e> Loader<'e> {
 
     fn line(&mut self, ln: &Ln<'_>) {
         let kw = ln.w[0].as_str();
+        pattern::set_location(&ln.loc);
         if SECTIONS.contains(&kw) || refused::section(kw).is_some() {
             self.close_section();
             self.section_kw = kw.to_string();

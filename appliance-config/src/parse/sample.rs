@@ -3,7 +3,8 @@
 //! Owns: [`parse_sample`], [`split_args`], [`parse_var_name`] and the fetch and
 //! converter name tables (used for did-you-mean). Invariant: every fetch and converter
 //! returned is one the data plane evaluates; names sluice knows but cannot evaluate
-//! are refused with the reason (TLS, stick tables, maps, cookies).
+//! are refused with the reason (TLS, stick tables, cookies). Map converters register
+//! their file with [`super::pattern`].
 
 use regex::bytes::RegexBuilder;
 
@@ -79,7 +80,8 @@ pub(crate) const FETCHES: &[&str] = &[
 /// Converter names sluice evaluates.
 pub(crate) const CONVERTERS: &[&str] = &[
     "lower", "upper", "field", "word", "regsub", "bytes", "length", "hex", "url_dec", "add", "sub",
-    "mul", "div", "mod",
+    "mul", "div", "mod", "map", "map_str", "map_beg", "map_end", "map_sub", "map_dom", "map_dir",
+    "map_reg", "map_ip", "map_int",
 ];
 
 /// Splits `a,b,"c,d",e\,f` into arguments; quotes group, a backslash escapes.
@@ -498,7 +500,13 @@ fn parse_fetch(name: &str, args: Option<&str>) -> Result<Fetch, Fail> {
     Ok(f)
 }
 
-fn arg_count(name: &str, a: &[String], min: usize, max: usize, usage: &str) -> Result<(), Fail> {
+pub(crate) fn arg_count(
+    name: &str,
+    a: &[String],
+    min: usize,
+    max: usize,
+    usage: &str,
+) -> Result<(), Fail> {
     let n = if a.len() == 1 && a[0].is_empty() {
         0
     } else {
@@ -642,12 +650,7 @@ fn parse_converter(name: &str, args: Option<&str>) -> Result<Converter, Fail> {
             }
             Converter::Arith(op, v)
         }
-        n if n == "map" || n.starts_with("map_") => {
-            return Err((
-                format!("converter '{n}' is not supported yet"),
-                "maps arrive with the management plane".into(),
-            ))
-        }
+        n if n == "map" || n.starts_with("map_") => super::pattern::map_converter(n, &a)?,
         _ => {
             return Err((
                 format!("unknown converter '{name}'"),

@@ -2,6 +2,7 @@
 
 mod config;
 mod errors;
+mod maps;
 mod netstack;
 mod preproc;
 mod rules;

@@ -180,12 +180,29 @@ fn pattern_files() {
     let d = tmpdir("pat");
     let f = d.join("nets.lst");
     std::fs::write(&f, "# comment\n10.0.0.0/8\n\n   192.168.1.1  \n").unwrap();
+    crate::parse::pattern::reset();
     let t = term(&format!("src -f {} 172.16.0.0/12", f.display()));
-    assert!(matches!(&t.patterns, Patterns::Ip(v) if v.len() == 3));
+    // Inline patterns stay in the term; the file becomes a runtime reference.
+    assert!(matches!(&t.patterns, Patterns::Ip(v) if v.len() == 1));
+    assert_eq!(t.files.len(), 1);
     let g = d.join("paths.lst");
     std::fs::write(&g, "/A\n/b\n").unwrap();
-    let t = term(&format!("path_beg -i -f {}", g.display()));
-    assert!(matches!(&t.patterns, Patterns::Substrings(v) if v == &["/a", "/b"]));
+    let t = term(&format!(
+        "path_beg -i -f {} -f {}",
+        g.display(),
+        f.display()
+    ));
+    assert_eq!(t.files.len(), 2, "several -f allowed");
+    let files = crate::parse::pattern::take();
+    assert_eq!(files.len(), 2, "one reference per file name");
+    let keys: Vec<&str> = files[1].entries.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["/A", "/b"]);
+    assert_eq!(files[0].entries[1].line, 4);
+    assert_eq!(
+        files[0].uses.len(),
+        2,
+        "src (ip) and path_beg -i (beg) uses"
+    );
     let bad = d.join("bad.lst");
     std::fs::write(&bad, "10.0.0.1\nnot-an-ip\n").unwrap();
     let e = term_err(&format!("src -f {}", bad.display()));
@@ -207,7 +224,7 @@ fn acl_errors() {
         ("path -m nope x", "unknown match method"),
         ("path -m", "needs a match method"),
         ("path -x /a", "not a valid ACL option"),
-        ("path -M /m", "maps arrive"),
+        ("path -M /m", "not supported yet"),
         ("path_beg -m str /x", "already implies"),
         ("var(txn.x) a", "no default match method"),
         ("var(x) -m found", "has no scope"),
@@ -218,11 +235,12 @@ fn acl_errors() {
         ("hdr(host,0,1) x", "at most 2 arguments"),
         ("hdr(host,x) a", "expects an integer"),
         ("hdr(host x", "missing closing ')'"),
-        ("path,map(/x) y", "maps arrive with the management plane"),
-        (
-            "path,map_beg(/x) y",
-            "maps arrive with the management plane",
-        ),
+        ("path,map(/nonexistent/x) y", "failed to open pattern file"),
+        ("path,map_foo(/x) y", "unknown match type 'foo'"),
+        ("path,map_str_bool(/x) y", "unknown output type 'bool'"),
+        ("path,map_regm(/x) y", "not supported yet"),
+        ("path,map() y", "expects 1 to 2 arguments"),
+        ("path,map_str_int(/x,abc) y", "not an integer"),
         ("path,field(0,/) y", "index 0"),
         ("path,field(1) y", "expects 2 to 3 arguments"),
         ("path,regsub(a,b,z) y", "unknown regsub flag"),

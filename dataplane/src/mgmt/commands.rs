@@ -18,14 +18,44 @@ use crate::proxy::stats::{servers_conn, ConnRow};
 /// `quit` come last, as in HAProxy.
 const HELP: &[(&str, &str, CliLevel)] = &[
     (
+        "add acl <acl> <pattern>",
+        "add an ACL entry (or a payload of entries with '<<')",
+        CliLevel::Operator,
+    ),
+    (
+        "add map <map> <key> <value>",
+        "add a map entry (or a payload of 'key value' lines with '<<')",
+        CliLevel::Operator,
+    ),
+    (
+        "clear acl <acl>",
+        "clear the contents of this ACL",
+        CliLevel::Operator,
+    ),
+    (
         "clear counters [all]",
         "clear max statistics counters (or all counters)",
+        CliLevel::Operator,
+    ),
+    (
+        "clear map <map>",
+        "clear the contents of this map",
         CliLevel::Operator,
     ),
     (
         "debug counters",
         "dump the rare-event counters (stale epoll events, stale wakes)",
         CliLevel::User,
+    ),
+    (
+        "del acl <acl> [<key>|#<ref>]",
+        "delete ACL entries matching <key>",
+        CliLevel::Operator,
+    ),
+    (
+        "del map <map> [<key>|#<ref>]",
+        "delete map entries matching <key>",
+        CliLevel::Operator,
     ),
     (
         "disable frontend <frontend>",
@@ -48,6 +78,16 @@ const HELP: &[(&str, &str, CliLevel)] = &[
         CliLevel::Admin,
     ),
     (
+        "get acl <acl> <value>",
+        "report the patterns matching a sample for an ACL",
+        CliLevel::User,
+    ),
+    (
+        "get map <map> <value>",
+        "report the keys and values matching a sample for a map",
+        CliLevel::User,
+    ),
+    (
         "get weight <bk>/<srv>",
         "report a server's current weight",
         CliLevel::User,
@@ -55,6 +95,11 @@ const HELP: &[(&str, &str, CliLevel)] = &[
     (
         "operator",
         "lower the level of the current CLI session to operator",
+        CliLevel::Operator,
+    ),
+    (
+        "set map <map> [<key>|#<ref>] <value>",
+        "modify a map entry",
         CliLevel::Operator,
     ),
     (
@@ -83,6 +128,11 @@ const HELP: &[(&str, &str, CliLevel)] = &[
         CliLevel::Admin,
     ),
     (
+        "show acl [<acl>]",
+        "report available acls or dump an acl's contents",
+        CliLevel::User,
+    ),
+    (
         "show activity",
         "show per-thread activity stats (for support/developers)",
         CliLevel::User,
@@ -105,6 +155,11 @@ const HELP: &[(&str, &str, CliLevel)] = &[
     (
         "show info [typed|json]",
         "report information about the running process",
+        CliLevel::User,
+    ),
+    (
+        "show map [<map>]",
+        "report available maps or dump a map's contents",
         CliLevel::User,
     ),
     (
@@ -192,12 +247,20 @@ fn unknown(words: &[&str], level: CliLevel) -> String {
     out
 }
 
-const DENIED: &str = "Permission denied\n";
+pub(crate) const DENIED: &str = "Permission denied\n";
 
 /// Run one command; returns its answer (without the final empty line) and what the
 /// connection does next.
-pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After) {
+pub(crate) fn run(
+    cli: &Cli,
+    level: &mut CliLevel,
+    w: &[&str],
+    payload: Option<&str>,
+) -> (String, After) {
     let admin = *level >= CliLevel::Admin;
+    if let Some(answer) = super::maps::map_command(cli, *level, w, payload) {
+        return (answer, After::Continue);
+    }
     let answer = match w {
         ["quit", ..] => return (String::new(), After::Quit),
         ["prompt", ..] => return (String::new(), After::TogglePrompt),
@@ -596,6 +659,12 @@ fn debug_counters(snaps: &[WorkerSnapshot]) -> String {
     for (n, loc, desc) in rows {
         let _ = writeln!(out, "{n:<10} {:>3} {loc}: \"{desc}\"", "CNT");
     }
+    let _ = writeln!(
+        out,
+        "{:<10} {:>3} dataplane/src/maps/mod.rs deliver(): \"map/acl update lost to a full mailbox, or skipped after waiting for it\" [workers may differ]",
+        crate::maps::dropped_updates(),
+        "CNT"
+    );
     let mut h2 = crate::h2::counters::H2Counters::default();
     for s in snaps {
         h2.add(&s.h2);

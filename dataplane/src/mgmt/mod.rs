@@ -5,7 +5,8 @@
 //! socket, one per connection, blocking std sockets: the CLI never runs on a worker)
 //! and [`WorkerSnapshot`] (what a worker reports of itself). Commands live in
 //! `commands`, `show info` in `info`, `set maxconn` in `maxconn`,
-//! `disable|enable|shutdown frontend` in `frontend`, `show errors` in `errors`, `show pools` in `pools`, `show stat` in `stat`, their
+//! `disable|enable|shutdown frontend` in `frontend`, `show errors` in `errors`,
+//! `show|get|set|add|del|clear map|acl` in `maps`, `show pools` in `pools`, `show stat` in `stat`, their
 //! typed and JSON formats in `typed`, the Prometheus exporter (served by the
 //! workers, not the CLI) in `prometheus`, and the stats page's HTML and CSV (also
 //! served by the workers, see `proxy::http::statspage`) in `statspage`.
@@ -14,6 +15,8 @@
 //! (separated by `;`), write each answer followed by an empty line, close. `prompt`
 //! switches to interactive mode: after each line the prompt `> ` is written and the
 //! connection stays open until `quit`, end of input or `stats timeout` of silence.
+//! A line ending with `<<` is followed by a payload: the lines up to an empty line,
+//! handed to the line's last command (`add map <map> <<`).
 //!
 //! Invariants: per-worker data is gathered (and reset, `clear counters all`) through
 //! the mailbox ([`Message::Snapshot`], [`Message::ClearCounters`])
@@ -27,6 +30,7 @@ mod commands;
 mod errors;
 mod frontend;
 mod info;
+mod maps;
 mod maxconn;
 mod pools;
 pub mod prometheus;
@@ -290,15 +294,36 @@ fn session(cli: &Cli, conn: Conn, level: CliLevel, timeout: Duration) -> io::Res
         if n == 0 {
             return Ok(());
         }
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\n', '\r']);
+        let text = String::from_utf8_lossy(&line).into_owned();
+        let mut text = text.trim_end_matches(['\n', '\r']);
+        // `cmd <<`: the lines up to an empty line are the last command's payload.
+        let mut payload: Option<String> = None;
+        if let Some(head) = text.trim_end().strip_suffix("<<") {
+            text = head;
+            let mut p = String::new();
+            loop {
+                line.clear();
+                let n = io::Read::take(&mut rd, MAX_LINE as u64).read_until(b'\n', &mut line)?;
+                let l = String::from_utf8_lossy(&line);
+                let l = l.trim_end_matches(['\n', '\r']);
+                if n == 0 || l.is_empty() {
+                    break;
+                }
+                p.push_str(l);
+                p.push('\n');
+            }
+            payload = Some(p);
+        }
         let mut out = String::new();
-        for cmd in split_commands(text) {
+        let cmds = split_commands(text);
+        let last = cmds.len().saturating_sub(1);
+        for (ci, cmd) in cmds.iter().enumerate() {
             let words: Vec<&str> = cmd.split_whitespace().collect();
             if words.is_empty() {
                 continue;
             }
-            let (answer, after) = commands::run(cli, &mut level, &words);
+            let pl = if ci == last { payload.as_deref() } else { None };
+            let (answer, after) = commands::run(cli, &mut level, &words, pl);
             out.push_str(&answer);
             match after {
                 After::Quit => {

@@ -62,6 +62,9 @@ pub enum Message {
     ClearCounters(Box<dyn FnOnce() + Send>),
     /// A frontend's administrative state changed: the accept loops re-read it.
     WakeAcceptLoops,
+    /// A change to a map or ACL file: apply it to the worker's pattern store and,
+    /// when asked, say whether it found what it changes (the CLI waits for that).
+    Pattern(Arc<crate::maps::Sequenced>, Option<crate::maps::Reply>),
     /// Another worker asks for an idle connection to `server` of `backend`
     /// (`tune.idle-pool.shared`, see [`takeover`]).
     TakeIdle {
@@ -499,6 +502,7 @@ pub fn run_worker<D: Driver>(
     inbox.set_notifier(driver.notifier());
     let driver = Rc::new(driver);
     let w = Worker::new(id, driver.clone(), shared.clone());
+    crate::maps::install(crate::maps::PatternStore::from_config(&shared.config), id);
     let mut listeners = Vec::new();
     for l in listens {
         let ep = match l.plan {
@@ -550,6 +554,9 @@ pub fn run_worker<D: Driver>(
                     } => takeover::answer(&w, backend, server, sni_key, first, reply),
                     Message::Run(f) => f(&w.stats.borrow()),
                     Message::WakeAcceptLoops => w.wake_accept_loops(),
+                    Message::Pattern(up, reply) => {
+                        crate::maps::deliver(up, reply, clock::now_ms());
+                    }
                     Message::ClearCounters(done) => {
                         w.stats.borrow_mut().clear();
                         done();
@@ -572,6 +579,7 @@ pub fn run_worker<D: Driver>(
             let now = clock::now_ms();
             if now >= housekeeping {
                 housekeeping = now + 100;
+                crate::maps::tick(now);
                 for b in &w.backends {
                     if shared.is_stopping() {
                         b.close_idle();

@@ -4,7 +4,8 @@
 //! ACL: OR of its terms) and [`eval_condition`] (`if`/`unless`: OR of ANDs).
 //! Invariants: a missing sample never matches; patterns of `-i` terms are already
 //! lower-case, the sample is compared case-insensitively in place; string sets
-//! (`-m str`) are sorted and searched by bisection.
+//! (`-m str`) are sorted and searched by bisection; `-f` files are looked up in the
+//! worker's pattern store (`crate::maps`), where the CLI can change them.
 
 use std::cmp::Ordering;
 use std::io::Write as _;
@@ -16,7 +17,7 @@ use super::vars::Vars;
 use super::TxnView;
 
 /// The text of a sample, for string matches on non-string samples.
-fn text<'a>(s: &Sample<'a>, buf: &'a mut [u8; 48]) -> &'a [u8] {
+pub(crate) fn text<'a>(s: &Sample<'a>, buf: &'a mut [u8; 48]) -> &'a [u8] {
     match *s {
         Sample::Str(b) | Sample::Bin(b) => b,
         Sample::Bool(b) => {
@@ -55,7 +56,7 @@ fn eq(a: &[u8], b: &[u8], ci: bool) -> bool {
     }
 }
 
-fn find_from(hay: &[u8], needle: &[u8], from: usize, ci: bool) -> Option<usize> {
+pub(crate) fn find_from(hay: &[u8], needle: &[u8], from: usize, ci: bool) -> Option<usize> {
     if needle.is_empty() {
         return Some(from);
     }
@@ -67,7 +68,7 @@ fn find_from(hay: &[u8], needle: &[u8], from: usize, ci: bool) -> Option<usize> 
 
 /// `dom` (delimiters `/ ? . :`) and `dir` (delimiters `/ ?`): the pattern must appear
 /// as a whole run of delimited words.
-fn delimited(hay: &[u8], pat: &[u8], ci: bool, delims: &[u8]) -> bool {
+pub(crate) fn delimited(hay: &[u8], pat: &[u8], ci: bool, delims: &[u8]) -> bool {
     let pat = {
         // Leading/trailing delimiters of the pattern are ignored (HAProxy).
         let a = pat
@@ -98,6 +99,9 @@ fn delimited(hay: &[u8], pat: &[u8], ci: bool, delims: &[u8]) -> bool {
 
 /// Does one sample value match the term's patterns?
 fn matches(term: &AclTerm, s: &Sample<'_>) -> bool {
+    if term.files.iter().any(|f| crate::maps::acl_match(*f, s)) {
+        return true;
+    }
     let ci = term.ignore_case;
     let mut buf = [0u8; 48];
     match (&term.patterns, term.method) {

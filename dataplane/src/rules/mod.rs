@@ -35,9 +35,11 @@ mod tests_tls;
 
 use std::net::SocketAddr;
 
+pub(crate) use acl::{delimited, find_from, text as sample_text};
 pub use acl::{eval_acl, eval_condition, eval_term};
 pub use appliance_config::model::sample::{HdrSide, NameKind};
 pub use format::{render_format, write_date, write_txn_log_var, FormatContext, ValueKind};
+pub(crate) use sample::parse_int;
 pub use sample::{fetch_last, for_each_value, set_var, Sample, Scratch};
 pub use vars::Vars;
 

@@ -5,7 +5,9 @@
 //! `set-var`) and [`set_var`]. Invariant: a value produced by converters lives in
 //! `Scratch::cur`; converters rewrite it in place or through `Scratch::tmp`, so no
 //! allocation happens once the buffers are warm (except `regsub`, which uses the
-//! regex crate's replacement and allocates when it replaces something).
+//! regex crate's replacement and allocates when it replaces something). Map
+//! converters read the worker's pattern store (`crate::maps`) and copy the value
+//! found into `Scratch::cur`.
 
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -631,6 +633,26 @@ fn convert(convs: &[Converter], mut v: Val, cur: &mut Vec<u8>, tmp: &mut Vec<u8>
                     ArithOp::Div => i.checked_div(*n)?,
                     ArithOp::Mod => i.checked_rem(*n)?,
                 })
+            }
+            Converter::Map {
+                pat,
+                output,
+                default,
+            } => {
+                let key = match v {
+                    Val::Str | Val::Bin => Sample::Str(cur),
+                    other => view_copy(other),
+                };
+                crate::maps::map_lookup(*pat, &key, default.as_deref(), |val| {
+                    tmp.clear();
+                    tmp.extend_from_slice(val);
+                })?;
+                std::mem::swap(cur, tmp);
+                match crate::maps::typed_value(*output, cur)? {
+                    Sample::Int(i) => Val::Int(i),
+                    Sample::Ip(ip) => Val::Ip(ip),
+                    _ => Val::Str,
+                }
             }
         };
     }

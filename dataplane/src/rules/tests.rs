@@ -112,7 +112,11 @@ pub(super) fn fe(lines: &str) -> Frontend {
         "defaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\nfrontend f\n bind :80\n{lines}\n default_backend b\nbackend b\n server s 127.0.0.1:1\nbackend dead\n server s 127.0.0.1:1\n"
     );
     match appliance_config::load_str("t.cfg", &cfg) {
-        Ok(l) => l.config.frontends[0].clone(),
+        Ok(l) => {
+            // `-f` files and map converters read the thread's pattern store.
+            crate::maps::install(crate::maps::PatternStore::from_config(&l.config), 0);
+            l.config.frontends[0].clone()
+        }
         Err(e) => panic!("{e}"),
     }
 }
@@ -272,6 +276,14 @@ fn pattern_file() {
     let n = dir.join("nets.lst");
     std::fs::write(&n, "192.0.2.0/24\n10.1.0.0/16\n").unwrap();
     assert!(one(&format!("src -f {}", n.display())));
+    // Map converters, through a sample context.
+    let m = dir.join("hosts.map");
+    std::fs::write(&m, "www.example.com:8080 be_www\n/api be_api\n").unwrap();
+    let md = m.display();
+    assert!(one(&format!("hdr(host),lower,map({md}) -m str be_www")));
+    assert!(one(&format!("hdr(host),map({md},none) -m str none")));
+    assert!(one(&format!("path,map_beg({md}) -m str be_api")));
+    assert!(!one(&format!("hdr(host),map({md}) -m found")));
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -642,6 +642,42 @@ fn apply(e: &Env<'_>, t: &mut Txn, vars: &mut Vars, action: &HttpAction, rsp: bo
             t.scratch = v;
         }
         HttpAction::UnsetVar(var) => vars.unset(var),
+        HttpAction::SetMap { file, key, value } => {
+            let k = e.render(t, vars, key, rsp);
+            let key = String::from_utf8_lossy(&k).into_owned();
+            t.scratch = k;
+            let v = e.render(t, vars, value, rsp);
+            let value = String::from_utf8_lossy(&v).into_owned();
+            t.scratch = v;
+            let id = crate::maps::new_id();
+            let up = crate::maps::Update::SetOrAdd {
+                file: *file,
+                id,
+                key,
+                value,
+            };
+            crate::maps::propagate(e.shared, up);
+        }
+        HttpAction::DelMap { file, key } | HttpAction::DelAcl { file, key } => {
+            let k = e.render(t, vars, key, rsp);
+            let key = String::from_utf8_lossy(&k).into_owned();
+            t.scratch = k;
+            crate::maps::propagate(e.shared, crate::maps::Update::Del { file: *file, key });
+        }
+        HttpAction::AddAcl { file, key } => {
+            let k = e.render(t, vars, key, rsp);
+            let key = String::from_utf8_lossy(&k).into_owned();
+            t.scratch = k;
+            let id = crate::maps::new_id();
+            crate::maps::propagate(
+                e.shared,
+                crate::maps::Update::AddIfAbsent {
+                    file: *file,
+                    id,
+                    key,
+                },
+            );
+        }
     }
     Flow::Continue
 }
