@@ -102,6 +102,32 @@ pub fn bind_ports(config: &str) -> Vec<u16> {
         .collect()
 }
 
+/// The interfaces of `port NAME tap IFACE` lines.
+fn tap_ports(config: &str) -> Vec<String> {
+    config
+        .lines()
+        .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+            ["port", _, "tap", iface, ..] => Some(iface.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Waits (bounded) until bridge port `iface` of `host` has its carrier and forwards.
+fn wait_forwarding(host: &Host, iface: &str) -> LabResult<()> {
+    let deadline = std::time::Instant::now() + START_TIMEOUT;
+    loop {
+        let text = host.ip(&["-d", "link", "show", iface])?;
+        if text.contains("state forwarding") && !text.contains("NO-CARRIER") {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("{iface} never forwarded: {text}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// A sluice process running in a lab host (killed on drop, like any [`NsProcess`]).
 pub struct Sluice {
     proc: NsProcess,
@@ -126,6 +152,12 @@ impl Sluice {
                     proc.exited(),
                     proc.output()
                 ));
+            }
+            // A TAP gets its carrier when sluice opens it, and the kernel applies
+            // that asynchronously: wait until each bridged TAP forwards, or the
+            // first frames of a test are lost (and cost a SYN retransmission).
+            for tap in tap_ports(config) {
+                wait_forwarding(host, &tap)?;
             }
         } else {
             proc.wait_listening(&bind_ports(config), START_TIMEOUT)
