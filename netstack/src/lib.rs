@@ -16,13 +16,17 @@
 //!    O(1) demultiplexing by 4-tuple; [`poll_driver`] — the busy-poll loop.
 //! 5. [`tap`] — a Linux TAP interface (`/dev/net/tun`, one `read`/`write` per
 //!    frame; the kernel checksums and segments, so no offload repair).
-//! 6. [`af_packet`] — a Linux interface through TPACKET_V3 RX and TX rings
-//!    (`memmap2`), one port per receive queue, queues split by a
+//! 6. [`af_packet`] — a Linux interface through mmap'd rings (`memmap2`): a
+//!    TPACKET_V2 RX ring by default (per-frame hand-over; V3's per-block
+//!    hand-over waits for a 1 ms timer below line rate) or V3, and a V3 TX
+//!    ring; one port per receive queue, queues split by a
 //!    `PACKET_FANOUT_CBPF` program that computes [`steer::queue_of_frame`] in
-//!    the kernel. Its ring walking ([`af_packet::ring`]) and fanout program
-//!    ([`af_packet::fanout`]) are pure code tested without root.
+//!    the kernel. Its ring walking ([`af_packet::ring`], [`af_packet::ring_v2`])
+//!    and fanout program ([`af_packet::fanout`]) are pure code tested without
+//!    root.
 //! 7. [`offload`] — what a kernel peer's offloads leave on a raw socket
 //!    (partial checksums, TCP GSO super-frames), repaired in software.
+//! 8. [`any_port`] — one enum over the real drivers, what the binary runs.
 //!
 //! `unsafe` is denied crate-wide and allowed only in one `sys` module per
 //! driver (`poll_driver::sys`, `tap::sys`, `af_packet::sys`), each block with
