@@ -102,12 +102,13 @@ impl PollPlan {
             .zip(&self.macs)
             .map(|(p, m)| {
                 format!(
-                    "{}={} {} mac {} mtu {}",
+                    "{}={} {} mac {} mtu {}{}",
                     p.name,
                     p.driver.kind(),
                     p.driver.iface(),
                     fmt_mac(m),
-                    p.mtu
+                    p.mtu,
+                    if p.gso_repair { " gso-repair" } else { "" }
                 )
             })
             .collect();
@@ -135,6 +136,7 @@ impl PollPlan {
                     frame,
                     self.fanout_base.wrapping_add(i as u16),
                     self.workers as u16,
+                    p.gso_repair,
                 ),
                 NetDriver::Tap { iface } => AnyPort::tap(iface, frame).map(|p| vec![p]),
             }

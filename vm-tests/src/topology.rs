@@ -83,6 +83,9 @@ impl ThreeTier {
         if mode.is_poll() {
             crate::detect::tool("nft")?;
         }
+        if mode == Mode::PollAfPacket {
+            crate::detect::tool("ethtool")?;
+        }
         let lab = Lab::new()?;
         Ok(ThreeTier::build_in_mode(lab, n_servers, mode)
             .unwrap_or_else(|e| panic!("building the three-tier topology ({mode:?}): {e}")))
@@ -128,6 +131,17 @@ impl ThreeTier {
                 None
             }
             Mode::PollAfPacket => {
+                // sluice's default AF_PACKET ring has MTU-sized slots: the
+                // peers must not send TSO/GSO super-frames (a physical wire
+                // never carries them; only veth peers can), nor the interfaces
+                // merge received frames (GRO). `gso-repair` is for the rest.
+                let hosts: Vec<&Host> = std::iter::once(&client).chain(servers.iter()).collect();
+                for h in hosts {
+                    ethtool(h, "eth0", &["tso", "off", "gso", "off"])?;
+                }
+                for i in ["front", back] {
+                    ethtool(&appliance, i, &["gro", "off"])?;
+                }
                 if back == "br0" {
                     // A bridge takes the lowest MAC of its ports unless given one:
                     // a server host vanishing would change the address sluice
@@ -187,6 +201,19 @@ impl ThreeTier {
             ),
         )
     }
+}
+
+/// `ethtool -K IFACE SETTINGS…` in `host`.
+fn ethtool(host: &Host, iface: &str, settings: &[&str]) -> LabResult<()> {
+    let mut args = vec!["-K", iface];
+    args.extend_from_slice(settings);
+    let f = host
+        .run("ethtool", &args, std::time::Duration::from_secs(10))
+        .map_err(|e| format!("ethtool: {e}"))?;
+    if !f.ok() {
+        return Err(format!("ethtool {args:?}: {}", f.describe()));
+    }
+    Ok(())
 }
 
 /// The kernel must never answer for sluice on `ifaces`: no IPv6 autoconfiguration

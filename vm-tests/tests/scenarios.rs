@@ -522,8 +522,11 @@ frontend fe
 
 backend be
     balance roundrobin
-    server s1 {srv}:8001
-    server s2 {srv}:8002
+    # The origins' listen queues cannot take 10,000 SYNs at once: sluice
+    # queues what is over 1,000 per server, as an HAProxy user would.
+    timeout queue 30s
+    server s1 {srv}:8001 maxconn 1000
+    server s2 {srv}:8002 maxconn 1000
 ",
         http_defaults(&t, "5s", "30s")
     )

@@ -15,7 +15,7 @@
 //! global
 //!     io-mode poll                      # epoll (default) | poll
 //! netstack
-//!     port lan0 af-packet veth0 queues auto mtu 1500 mac 02:00:00:00:00:20
+//!     port lan0 af-packet veth0 queues auto mtu 1500 mac 02:00:00:00:00:20 gso-repair
 //!     port lab1 tap tap0
 //!     address lan0 10.231.1.2/24
 //!     route default via 10.231.1.1 dev lan0
@@ -107,6 +107,12 @@ pub struct NetPort {
     /// `mac`; `None`: chosen at start-up (AF_PACKET: the interface's; TAP: a
     /// locally administered address derived from the name).
     pub mac: Option<[u8; 6]>,
+    /// `gso-repair` (af-packet): take GSO super-frames (a peer's TSO, the
+    /// interface's GRO) with their virtio header and cut them in software, at
+    /// the cost of 64 KiB receive slots. Without it the receive ring has small
+    /// slots and such frames are dropped and counted: turn GRO/LRO off on the
+    /// interface (and TSO/GSO on directly attached virtual peers).
+    pub gso_repair: bool,
     /// Where it was declared.
     pub location: Location,
 }

@@ -194,7 +194,7 @@ fn cidr(ln: &Ln<'_>, kw: &str, s: &str) -> R<(Ipv4Addr, u8)> {
 
 fn port(ns: &mut Netstack, ln: &Ln<'_>) -> R {
     let kw = "port";
-    let usage = "write 'port <name> af-packet|tap <interface> [queues <n>|auto] [mtu <n>] [mac <xx:xx:xx:xx:xx:xx>]'";
+    let usage = "write 'port <name> af-packet|tap <interface> [queues <n>|auto] [mtu <n>] [mac <xx:xx:xx:xx:xx:xx>] [gso-repair]'";
     if ln.w.len() < 4 {
         return Err(ln.err(
             kw,
@@ -242,11 +242,24 @@ fn port(ns: &mut Netstack, ln: &Ln<'_>) -> R {
         queues: NetQueues::Auto,
         mtu: 1500,
         mac: None,
+        gso_repair: false,
         location: ln.loc.clone(),
     };
     let mut i = 4;
     while i < ln.w.len() {
         let opt = ln.arg(i);
+        if opt == "gso-repair" {
+            if !matches!(p.driver, NetDriver::AfPacket { .. }) {
+                return Err(ln.err(
+                    kw,
+                    "'gso-repair' applies to af-packet ports",
+                    "a tap device receives frames the kernel already segmented; remove 'gso-repair'",
+                ));
+            }
+            p.gso_repair = true;
+            i += 1;
+            continue;
+        }
         let val = ln.arg(i + 1);
         if val.is_empty() {
             return Err(ln.err(kw, format!("'{opt}' expects a value"), usage));
@@ -278,7 +291,7 @@ fn port(ns: &mut Netstack, ln: &Ln<'_>) -> R {
                 return Err(ln.err(
                     kw,
                     format!("unknown port option '{opt}'"),
-                    did_you_mean(opt, ["queues", "mtu", "mac"], usage),
+                    did_you_mean(opt, ["queues", "mtu", "mac", "gso-repair"], usage),
                 ))
             }
         }

@@ -8,7 +8,7 @@ use super::{expect_err, load as load_ok};
 use crate::model::netstack::{IoMode, NetDriver, NetQueues};
 
 const HEAD: &str = "global\n  io-mode poll\n";
-const NS: &str = "netstack\n  port lan0 af-packet veth0 queues 2 mtu 1400 mac 02:00:00:00:00:20\n  port lab1 tap tap7\n  address lan0 10.231.1.2/24\n  address lab1 10.231.2.2/24\n  route 10.9.0.0/16 via 10.231.1.1 dev lan0\n  tcp-buffers 128k 32k\n  local-ports 40000-50000\n  busy-poll 20us\n  idle-backoff off\n  time-wait 5s\n";
+const NS: &str = "netstack\n  port lan0 af-packet veth0 queues 2 mtu 1400 gso-repair mac 02:00:00:00:00:20\n  port lab1 tap tap7\n  address lan0 10.231.1.2/24\n  address lab1 10.231.2.2/24\n  route 10.9.0.0/16 via 10.231.1.1 dev lan0\n  tcp-buffers 128k 32k\n  local-ports 40000-50000\n  busy-poll 20us\n  idle-backoff off\n  time-wait 5s\n";
 const PX: &str = "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 1s\nfrontend fe\n  bind 10.231.1.2:80\n  bind 0.0.0.0:81\n  default_backend be\nbackend be\n  server s1 10.231.2.9:8080\n  server s2 10.9.3.4:8080\n";
 
 #[test]
@@ -27,6 +27,8 @@ fn full_section_parses() {
     assert_eq!(ns.ports[0].queues, NetQueues::Count(2));
     assert_eq!(ns.ports[0].mtu, 1400);
     assert_eq!(ns.ports[0].mac, Some([2, 0, 0, 0, 0, 0x20]));
+    assert!(ns.ports[0].gso_repair);
+    assert!(!ns.ports[1].gso_repair);
     assert_eq!(
         ns.ports[1].driver,
         NetDriver::Tap {

@@ -42,6 +42,7 @@ fn main() {
     let mut joins = Vec::new();
     for a in http_addrs {
         let l = TcpListener::bind(&a).unwrap_or_else(|e| die(&format!("bind {a}: {e}")));
+        let _ = vm_tests::sys::set_backlog(&l, 4096);
         let name = name.clone();
         joins.push(thread::spawn(move || {
             accept_loop(l, move |s| serve_http(s, &name))
@@ -49,6 +50,7 @@ fn main() {
     }
     for a in echo_addrs {
         let l = TcpListener::bind(&a).unwrap_or_else(|e| die(&format!("bind {a}: {e}")));
+        let _ = vm_tests::sys::set_backlog(&l, 4096);
         joins.push(thread::spawn(move || accept_loop(l, serve_echo)));
     }
     eprintln!("lab-origin {name}: ready");
