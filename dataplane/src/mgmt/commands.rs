@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use appliance_config::{Address, CliLevel};
 
 use super::stat::{Filter, Format};
-use super::{errors, frontend, info, maxconn, pools, stat, After, Cli, WorkerSnapshot};
+use super::{errors, frontend, info, maxconn, pools, sess, stat, After, Cli, WorkerSnapshot};
 use crate::proxy::shared::ServerState;
 use crate::proxy::stats::{servers_conn, ConnRow};
 
@@ -113,6 +113,11 @@ const HELP: &[(&str, &str, CliLevel)] = &[
         CliLevel::User,
     ),
     (
+        "show sess [<id>|all]",
+        "report the list of current sessions or dump this exact session",
+        CliLevel::User,
+    ),
+    (
         "show servers conn [<backend>]",
         "dump server connections status (all or for a single backend)",
         CliLevel::User,
@@ -130,6 +135,16 @@ const HELP: &[(&str, &str, CliLevel)] = &[
     (
         "shutdown frontend <frontend>",
         "stop a specific frontend",
+        CliLevel::Admin,
+    ),
+    (
+        "shutdown session <id>",
+        "kill a specific session",
+        CliLevel::Admin,
+    ),
+    (
+        "shutdown sessions server <bk>/<srv>",
+        "kill sessions on a server",
         CliLevel::Admin,
     ),
     (
@@ -254,6 +269,13 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
             None => unknown(w, *level),
         },
         ["show", "backend"] => show_backend(cli),
+        ["show", "sess", rest @ ..] if rest.len() <= 1 => {
+            sess::show_sess(cli, rest.first().copied())
+        }
+        ["shutdown", "session", rest @ ..] if admin => {
+            sess::shutdown_session(cli, rest.first().copied())
+        }
+        ["shutdown", "sessions", rest @ ..] if admin => sess::shutdown_sessions_server(cli, rest),
         [verb @ ("disable" | "enable" | "shutdown"), "frontend", rest @ ..] if admin => {
             frontend::frontend_admin(cli, verb, rest.first().copied())
         }
@@ -290,7 +312,7 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
         }
         ["set", "weight" | "server" | "maxconn", ..]
         | ["enable" | "disable", "server" | "frontend", ..]
-        | ["shutdown", "frontend", ..] => DENIED.into(),
+        | ["shutdown", "frontend" | "session" | "sessions", ..] => DENIED.into(),
         _ => unknown(w, *level),
     };
     (answer, After::Continue)
@@ -309,6 +331,14 @@ pub(crate) fn find_server(cli: &Cli, arg: Option<&str>) -> Result<(usize, usize)
         return Err("No such server.\n".into());
     };
     Ok((b, s))
+}
+
+/// The name of server `s` of backend `b` (`?` if there is none).
+pub(crate) fn server_name(cli: &Cli, b: usize, s: usize) -> String {
+    cli.shared.config.backends[b]
+        .servers
+        .get(s)
+        .map_or_else(|| "?".into(), |s| s.name.clone())
 }
 
 fn now_s() -> u64 {

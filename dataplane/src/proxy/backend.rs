@@ -70,6 +70,7 @@ pub enum AssignError {
 /// A request's claim on a server's `maxconn` slot.
 pub struct ServerSlot {
     pub server: usize,
+    backend: usize,
     state: Arc<ServerState>,
     queue: Arc<BackendQueue>,
 }
@@ -82,6 +83,7 @@ impl ServerSlot {
 
 impl Drop for ServerSlot {
     fn drop(&mut self) {
+        crate::proxy::sessions::note_released(self.backend, self.server);
         // Waiting requests get the slot directly (FIFO, maxconn never exceeded).
         if !self.queue.hand_over(self.server) {
             self.state.conn_release();
@@ -280,6 +282,7 @@ impl<S: Stream> BackendRt<S> {
                 st.max_conns.fetch_max(cur + 1, Ordering::Relaxed);
                 return Some(ServerSlot {
                     server,
+                    backend: self.index,
                     state: st.clone(),
                     queue: self.queue.clone(),
                 });
@@ -291,6 +294,7 @@ impl<S: Stream> BackendRt<S> {
     fn granted_slot(&self, server: usize) -> ServerSlot {
         ServerSlot {
             server,
+            backend: self.index,
             state: self.server_state(server).clone(),
             queue: self.queue.clone(),
         }
@@ -421,6 +425,7 @@ impl<S: Stream> BackendRt<S> {
                 }
             };
             let server = sl.server;
+            crate::proxy::sessions::note_server(self.index, server);
             let sni = sni_for(server);
             let skey = sni_key(sni.as_deref());
             let done = |slot, stream, reused, taken_over| Established {

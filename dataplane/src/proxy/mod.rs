@@ -20,6 +20,7 @@ pub mod latency;
 pub mod log;
 pub mod pool;
 pub mod queue;
+pub mod sessions;
 pub mod shared;
 pub mod stats;
 pub mod takeover;
@@ -60,6 +61,9 @@ pub enum Message {
     /// `clear counters all`: zero the worker's traffic counters (not its gauges),
     /// then run the closure (the CLI waits for it).
     ClearCounters(Box<dyn FnOnce() + Send>),
+    /// Run a closure on the worker's live sessions (`show sess`, `shutdown
+    /// session(s)`), with the worker's id.
+    Sessions(Box<dyn FnOnce(usize, &sessions::Sessions) + Send>),
     /// A frontend's administrative state changed: the accept loops re-read it.
     WakeAcceptLoops,
     /// Another worker asks for an idle connection to `server` of `backend`
@@ -106,6 +110,8 @@ pub struct Worker<D: Driver> {
     pub stop_waiters: Rc<StopWaiters>,
     /// Sessions open on this worker.
     pub sessions: Cell<usize>,
+    /// The live sessions themselves (`show sess`).
+    pub live: Rc<sessions::Sessions>,
     /// The worker to ask first for an idle connection next time (takeover).
     pub next_takeover: Cell<usize>,
     pub last_request_error: RefCell<Option<CapturedError>>,
@@ -166,6 +172,7 @@ impl<D: Driver> Worker<D> {
             accept_waiters: RefCell::new(Vec::new()),
             stop_waiters: Rc::new(StopWaiters::default()),
             sessions: Cell::new(0),
+            live: Rc::default(),
             next_takeover: Cell::new(0),
             last_request_error: RefCell::new(None),
             last_response_error: RefCell::new(None),
@@ -394,7 +401,8 @@ async fn accept_loop<D: Driver>(w: Rc<Worker<D>>, fe: usize, bind: usize, listen
         });
         let w2 = w.clone();
         let tls = tls.clone();
-        runtime::spawn(async move {
+        let (peer, local) = (stream.peer_addr(), stream.local_addr());
+        runtime::spawn(w.live.track(fe, bind, peer, local, async move {
             let _guard = guard;
             let (stream, info) = match tls {
                 None => (MaybeTls::Plain(stream), None),
@@ -437,7 +445,7 @@ async fn accept_loop<D: Driver>(w: Rc<Worker<D>>, fe: usize, bind: usize, listen
             if let Some(id) = trace_id {
                 trace::closed(id, &w2.shared.config.frontends[fe].name);
             }
-        });
+        }));
     }
 }
 
@@ -550,6 +558,7 @@ pub fn run_worker<D: Driver>(
                     } => takeover::answer(&w, backend, server, sni_key, first, reply),
                     Message::Run(f) => f(&w.stats.borrow()),
                     Message::WakeAcceptLoops => w.wake_accept_loops(),
+                    Message::Sessions(f) => f(id, &w.live),
                     Message::ClearCounters(done) => {
                         w.stats.borrow_mut().clear();
                         done();
