@@ -7,10 +7,12 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use appliance_config::{Address, CliLevel};
+use appliance_config::CliLevel;
 
 use super::stat::{Filter, Format};
-use super::{errors, frontend, info, maxconn, pools, sess, stat, After, Cli, WorkerSnapshot};
+use super::{
+    errors, frontend, info, maxconn, pools, servers, sess, stat, After, Cli, WorkerSnapshot,
+};
 use crate::proxy::shared::ServerState;
 use crate::proxy::stats::{servers_conn, ConnRow};
 
@@ -74,7 +76,7 @@ const HELP: &[(&str, &str, CliLevel)] = &[
     ),
     (
         "set server <bk>/<srv> [opts]",
-        "change a server's state or weight",
+        "change a server's state, weight, address or port",
         CliLevel::Admin,
     ),
     (
@@ -379,7 +381,8 @@ fn set_weight(cli: &Cli, target: Option<&str>, value: Option<&str>) -> String {
     String::new()
 }
 
-/// `set server <be>/<srv> state ready|drain|maint` and `... weight <w>`.
+/// `set server <be>/<srv> state ready|drain|maint`, `... weight <w>`, `... addr
+/// <ip> [port <p>]`, `... port <p>`.
 fn set_server(cli: &Cli, rest: &[&str]) -> String {
     let (b, s) = match find_server(cli, rest.first().copied()) {
         Ok(x) => x,
@@ -394,9 +397,12 @@ fn set_server(cli: &Cli, rest: &[&str]) -> String {
             return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into()
         }
         (Some("weight"), v) => return set_weight(cli, rest.first().copied(), v),
+        (Some(opt @ ("addr" | "port")), _) => {
+            return servers::set_addr_port(cli, b, s, &rest[2..], opt == "addr")
+        }
         _ => {
-            return "usage: set server <backend>/<server> state ready|drain|maint, or \
-                    set server <backend>/<server> weight <weight>[%] \
+            return "usage: set server <backend>/<server> state ready|drain|maint, \
+                    weight <weight>[%], addr <ip> [port <port>] or port <port> \
                     (other options are not supported yet)\n"
                 .into()
         }
@@ -527,9 +533,9 @@ fn show_servers_state(cli: &Cli, only: Option<&str>) -> String {
             } else {
                 0
             };
-            let (addr, port) = match &srv.addr {
-                Address::Tcp(a) => (a.ip().to_string(), a.port()),
-                _ => ("-".to_string(), 0),
+            let (addr, port) = match servers::current_addr(cli, bi, si) {
+                Some(a) => (a.ip().to_string(), a.port()),
+                None => ("-".to_string(), 0),
             };
             let (chk_status, chk_result, chk_health, chk_state) = if srv.check {
                 (

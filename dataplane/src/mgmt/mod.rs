@@ -5,7 +5,7 @@
 //! socket, one per connection, blocking std sockets: the CLI never runs on a worker)
 //! and [`WorkerSnapshot`] (what a worker reports of itself). Commands live in
 //! `commands`, `show info` in `info`, `set maxconn` in `maxconn`,
-//! `disable|enable|shutdown frontend` in `frontend`, `show errors` in `errors`, `show pools` in `pools`, `show sess` and `shutdown session(s)` in `sess`, `show stat` in `stat`, their
+//! `disable|enable|shutdown frontend` in `frontend`, `show errors` in `errors`, `show pools` in `pools`, `show sess` and `shutdown session(s)` in `sess`, `set server … addr|port` in `servers`, `show stat` in `stat`, their
 //! typed and JSON formats in `typed`, the Prometheus exporter (served by the
 //! workers, not the CLI) in `prometheus`, and the stats page's HTML and CSV (also
 //! served by the workers, see `proxy::http::statspage`) in `statspage`.
@@ -30,6 +30,7 @@ mod info;
 mod maxconn;
 mod pools;
 pub mod prometheus;
+mod servers;
 mod sess;
 mod stat;
 pub mod statspage;

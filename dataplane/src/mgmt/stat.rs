@@ -413,7 +413,11 @@ pub(crate) fn rows(sh: &Shared, started: Instant, t: &WorkerStats, flt: Filter) 
                 .set("type", 2)
                 .hrsp(c)
                 .set("lastsess", -1)
-                .set("addr", &s.addr_spec)
+                .set(
+                    "addr",
+                    &st.addr_override()
+                        .map_or_else(|| s.addr_spec.clone(), |a| a.to_string()),
+                )
                 .set("mode", mode_name(b.mode))
                 .set("connect", c.connects)
                 .set("reuse", c.reuses)

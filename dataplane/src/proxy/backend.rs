@@ -135,7 +135,11 @@ pub struct BackendRt<S> {
     views: RefCell<Vec<ServerView>>,
     queue: Arc<BackendQueue>,
     pools: Vec<RefCell<ServerPool<MaybeTls<S>>>>,
-    endpoints: Vec<Endpoint>,
+    /// Where each server is reached (the CLI's `set server … addr` changes it).
+    endpoints: RefCell<Vec<Endpoint>>,
+    /// Servers whose address the CLI changed: a connection released to their pool
+    /// is kept only if it goes to the current address.
+    moved: Vec<std::cell::Cell<bool>>,
     worker: usize,
     /// This worker's HTTP/2 server connections open to every session
     /// (`http-reuse aggressive|always`).
@@ -223,7 +227,8 @@ impl<S: Stream> BackendRt<S> {
                 .iter()
                 .map(|s| RefCell::new(ServerPool::new(pool_limits(s, shared.nbthread))))
                 .collect(),
-            endpoints,
+            endpoints: RefCell::new(endpoints),
+            moved: (0..n).map(|_| std::cell::Cell::new(false)).collect(),
             worker,
             h2_shared: Rc::default(),
             shared,
@@ -480,8 +485,7 @@ impl<S: Stream> BackendRt<S> {
         server: usize,
         sni: Option<&str>,
     ) -> io::Result<MaybeTls<S>> {
-        let ep = &self.endpoints[server];
-        let mut stream = driver.connect(ep, None)?;
+        let mut stream = driver.connect(&self.endpoints.borrow()[server], None)?;
         let limit = self.config().timeouts.connect;
         match runtime::timeout(limit, poll_fn(|cx| stream.poll_connect(cx))).await {
             Ok(Ok(())) => {
@@ -561,10 +565,38 @@ impl<S: Stream> BackendRt<S> {
         }
     }
 
+    /// `set server … addr|port`: new connections to `server` go to `addr`; its
+    /// idle connections (to the old address) are closed, and connections in use
+    /// are closed when released instead of going back to the pool.
+    pub fn set_addr(&self, server: usize, addr: std::net::SocketAddr) {
+        match self.endpoints.borrow_mut().get_mut(server) {
+            Some(e) => *e = Endpoint::Tcp(addr),
+            None => return,
+        }
+        self.moved[server].set(true);
+        self.pools[server].borrow_mut().clear();
+        self.publish_idle(server);
+        self.h2_shared.close_idle_of(self.index, server);
+    }
+
+    /// Whether a connection to `server` goes where the server is now.
+    fn at_current_addr(&self, server: usize, c: &MaybeTls<S>) -> bool {
+        if !self.moved[server].get() {
+            return true;
+        }
+        match &self.endpoints.borrow()[server] {
+            Endpoint::Tcp(a) => c.peer_addr() == Some(*a),
+            _ => true,
+        }
+    }
+
     /// Offer a connection for reuse (it must be at a message boundary and hold no
     /// pending input); the pool may refuse it (then it is closed).
     pub fn put_idle(&self, server: usize, r: Release<MaybeTls<S>>) -> PutOutcome {
-        if self.config().http_reuse == HttpReuse::Never || self.shared.is_stopping() {
+        if self.config().http_reuse == HttpReuse::Never
+            || self.shared.is_stopping()
+            || !self.at_current_addr(server, &r.conn)
+        {
             return PutOutcome::Refused;
         }
         let out = self.pools[server].borrow_mut().put(r, clock::now_ms());

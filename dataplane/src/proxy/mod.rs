@@ -64,6 +64,14 @@ pub enum Message {
     /// Run a closure on the worker's live sessions (`show sess`, `shutdown
     /// session(s)`), with the worker's id.
     Sessions(Box<dyn FnOnce(usize, &sessions::Sessions) + Send>),
+    /// `set server … addr|port`: connect to `server` of `backend` at `addr` from
+    /// now on, and drop its idle connections.
+    ServerAddr {
+        backend: usize,
+        server: usize,
+        addr: std::net::SocketAddr,
+        done: Box<dyn FnOnce() + Send>,
+    },
     /// A frontend's administrative state changed: the accept loops re-read it.
     WakeAcceptLoops,
     /// Another worker asks for an idle connection to `server` of `backend`
@@ -559,6 +567,17 @@ pub fn run_worker<D: Driver>(
                     Message::Run(f) => f(&w.stats.borrow()),
                     Message::WakeAcceptLoops => w.wake_accept_loops(),
                     Message::Sessions(f) => f(id, &w.live),
+                    Message::ServerAddr {
+                        backend,
+                        server,
+                        addr,
+                        done,
+                    } => {
+                        if let Some(b) = w.backends.get(backend) {
+                            b.set_addr(server, addr);
+                        }
+                        done();
+                    }
                     Message::ClearCounters(done) => {
                         w.stats.borrow_mut().clear();
                         done();

@@ -41,6 +41,10 @@ pub struct ServerState {
     /// Idle connections each worker keeps for this server (published by the
     /// worker after each pool change): where a takeover may find one.
     pub idle_by_worker: Box<[AtomicU32]>,
+    /// The address set by the CLI (`set server … addr|port`), `None` while the
+    /// configuration's holds. Read by the CLI and the health checker, never on the
+    /// request path (workers keep their own copy, updated through the mailbox).
+    pub addr: Mutex<Option<std::net::SocketAddr>>,
 }
 
 /// The last health-check outcome of a server.
@@ -66,6 +70,7 @@ impl ServerState {
             last_change: AtomicU64::new(0),
             last_check: Mutex::new(CheckResult::default()),
             idle_by_worker: (0..workers.max(1)).map(|_| AtomicU32::new(0)).collect(),
+            addr: Mutex::new(None),
         }
     }
 
@@ -110,6 +115,11 @@ impl ServerState {
                 .store(crate::mgmt::wall_us() / 1_000_000, Ordering::Relaxed);
         }
         changed
+    }
+
+    /// The address set by the CLI, if any.
+    pub fn addr_override(&self) -> Option<std::net::SocketAddr> {
+        *self.addr.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// `clear counters`: forget the highest values (HAProxy sets them to 0).
