@@ -138,3 +138,119 @@ fn set_server_addr_and_port_move_new_traffic() {
         "IP changed from '127.0.0.1' to '127.0.0.2', no need to change the port by 'stats socket command'\n\n"
     );
 }
+
+/// `show stat` field `col` of row `px/sv`, if the row exists.
+fn stat_field(sock: &std::path::Path, row: &str, col: &str) -> Option<String> {
+    let out = cli(sock, "show stat\n");
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next()?[2..].split(',').collect();
+    let i = header.iter().position(|h| *h == col)?;
+    lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|f| f.len() > i && format!("{}/{}", f[0], f[1]) == row)
+        .map(|f| f[i].to_string())
+}
+
+#[test]
+fn add_and_del_server_under_load_lose_no_request() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+    let (a, new) = (Origin::start("a"), Origin::start("new"));
+    let s = setup(&format!(
+        "backend be\n    balance roundrobin\n    server a {a}\n\n\
+         backend st\n    balance static-rr\n    server x {a}\n",
+        a = a.addr()
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (stop, fe) = (stop.clone(), s.fe);
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::Relaxed)
+                && seen.len() < 20_000
+                && start.elapsed() < Duration::from_secs(30)
+            {
+                let r = get_closed(fe, "/");
+                seen.push((r.status, r.served_by()));
+            }
+            seen
+        })
+    };
+    // Refusals change nothing.
+    let add = format!("add server be/new {} weight 1\n", new.addr());
+    assert_eq!(cli(&s.user, &add), "Permission denied\n\n");
+    assert_eq!(cli(&s.user, "del server be/a\n"), "Permission denied\n\n");
+    assert_eq!(
+        cli(&s.admin, &format!("add server be/a {}\n", new.addr())),
+        "Already exists a server with the same name in backend.\n\n"
+    );
+    assert_eq!(
+        cli(&s.admin, &format!("add server st/y {}\n", new.addr())),
+        "Backend must use a dynamic load balancing to support dynamic servers.\n\n"
+    );
+    assert_eq!(
+        cli(&s.admin, "add server be/new nonsense\n"),
+        "Invalid address 'nonsense' (expects <ip>:<port>).\n\n"
+    );
+    assert!(
+        cli(&s.admin, &format!("add server be/new {} ssl\n", new.addr()))
+            .contains("'ssl' is not supported on dynamic servers")
+    );
+    assert_eq!(
+        cli(&s.admin, "add server nope/new 127.0.0.1:1\n"),
+        "No such backend.\n\n"
+    );
+    assert_eq!(stat_field(&s.admin, "be/new", "status"), None);
+    // Added: listed, in maintenance, no traffic yet.
+    assert_eq!(cli(&s.admin, &add), "New server registered.\n\n");
+    assert_eq!(
+        stat_field(&s.admin, "be/new", "status").as_deref(),
+        Some("MAINT")
+    );
+    assert_eq!(stat_field(&s.admin, "be/new", "sid").as_deref(), Some("2"));
+    assert!(cli(&s.admin, "show servers state be\n").contains(" new 127.0.0.1 "));
+    assert!(cli(&s.admin, "help\n").contains("add server <bk>/<srv>"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(new.requests(), 0);
+    // In service: traffic reaches it.
+    assert_eq!(cli(&s.admin, "set server be/new state ready\n"), "\n");
+    assert!(wait_until(Duration::from_secs(10), || new.requests() >= 20));
+    assert_eq!(
+        cli(&s.admin, "del server be/new\n"),
+        "Only a server in maintenance mode can be deleted.\n\n"
+    );
+    // Out of service, then deleted once its sessions ended.
+    assert_eq!(cli(&s.admin, "set server be/new state maint\n"), "\n");
+    let mut answers = Vec::new();
+    assert!(wait_until(Duration::from_secs(10), || {
+        let a = cli(&s.admin, "del server be/new\n");
+        let done = a == "Server deleted.\n\n";
+        answers.push(a);
+        done
+    }));
+    for a in &answers[..answers.len() - 1] {
+        assert_eq!(
+            a,
+            "Server still has connections attached to it, cannot remove it.\n\n"
+        );
+    }
+    assert_eq!(stat_field(&s.admin, "be/new", "status"), None);
+    assert!(!cli(&s.admin, "show servers state\n").contains(" new "));
+    assert_eq!(cli(&s.admin, "del server be/new\n"), "No such server.\n\n");
+    let after_del = new.requests();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let seen = load.join().expect("no request failed");
+    assert_eq!(new.requests(), after_del, "no traffic after del server");
+    assert!(seen.len() > 50, "{} requests", seen.len());
+    assert!(seen.iter().all(|(st, _)| *st == 200), "every response 200");
+    assert!(seen.iter().any(|(_, by)| by == "new"));
+    // The name can be used again.
+    assert_eq!(cli(&s.admin, &add), "New server registered.\n\n");
+    assert_eq!(
+        stat_field(&s.admin, "be/new", "status").as_deref(),
+        Some("MAINT")
+    );
+}

@@ -20,6 +20,11 @@ use crate::proxy::stats::{servers_conn, ConnRow};
 /// `quit` come last, as in HAProxy.
 const HELP: &[(&str, &str, CliLevel)] = &[
     (
+        "add server <bk>/<srv> <addr:port> [opts]",
+        "create a new server (weight, maxconn, check, disabled)",
+        CliLevel::Admin,
+    ),
+    (
         "clear counters [all]",
         "clear max statistics counters (or all counters)",
         CliLevel::Operator,
@@ -28,6 +33,11 @@ const HELP: &[(&str, &str, CliLevel)] = &[
         "debug counters",
         "dump the rare-event counters (stale epoll events, stale wakes)",
         CliLevel::User,
+    ),
+    (
+        "del server <bk>/<srv>",
+        "remove a server in maintenance with no connection",
+        CliLevel::Admin,
     ),
     (
         "disable frontend <frontend>",
@@ -266,6 +276,8 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
             set_weight(cli, rest.first().copied(), rest.get(1).copied())
         }
         ["set", "server", rest @ ..] if admin => set_server(cli, rest),
+        ["add", "server", rest @ ..] if admin => servers::add_server(cli, rest),
+        ["del", "server", rest @ ..] if admin => servers::del_server(cli, rest),
         ["set", "maxconn", rest @ ..] if admin => match maxconn::set_maxconn(cli, rest) {
             Some(a) => a,
             None => unknown(w, *level),
@@ -314,7 +326,8 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
         }
         ["set", "weight" | "server" | "maxconn", ..]
         | ["enable" | "disable", "server" | "frontend", ..]
-        | ["shutdown", "frontend" | "session" | "sessions", ..] => DENIED.into(),
+        | ["shutdown", "frontend" | "session" | "sessions", ..]
+        | ["add" | "del", "server", ..] => DENIED.into(),
         _ => unknown(w, *level),
     };
     (answer, After::Continue)
@@ -329,7 +342,10 @@ pub(crate) fn find_server(cli: &Cli, arg: Option<&str>) -> Result<(usize, usize)
     let Some(b) = cfg.backends.iter().position(|b| b.name == be) else {
         return Err("No such backend.\n".into());
     };
-    let Some(s) = cfg.backends[b].servers.iter().position(|s| s.name == srv) else {
+    let sh = &cli.shared;
+    let found = (0..cfg.backends[b].servers.len())
+        .position(|s| sh.server_live(b, s) && sh.server_name(b, s) == srv);
+    let Some(s) = found else {
         return Err("No such server.\n".into());
     };
     Ok((b, s))
@@ -337,10 +353,11 @@ pub(crate) fn find_server(cli: &Cli, arg: Option<&str>) -> Result<(usize, usize)
 
 /// The name of server `s` of backend `b` (`?` if there is none).
 pub(crate) fn server_name(cli: &Cli, b: usize, s: usize) -> String {
-    cli.shared.config.backends[b]
-        .servers
-        .get(s)
-        .map_or_else(|| "?".into(), |s| s.name.clone())
+    if s < cli.shared.servers[b].len() {
+        cli.shared.server_name(b, s).to_string()
+    } else {
+        "?".into()
+    }
 }
 
 fn now_s() -> u64 {
@@ -498,9 +515,17 @@ fn show_servers_conn(cli: &Cli, only: Option<&str>) -> String {
     let snaps = cli.gather();
     let views: Vec<&[Vec<ConnRow>]> = snaps.iter().map(|s| s.conns.as_slice()).collect();
     let sh = &cli.shared;
-    servers_conn(&sh.config, only, sh.nbthread, &views, |b, s| {
-        sh.servers[b][s].cur()
-    })
+    servers_conn(
+        &sh.config,
+        only,
+        sh.nbthread,
+        &views,
+        |b, s| sh.servers[b][s].cur(),
+        |b, s| {
+            sh.server_live(b, s)
+                .then(|| (sh.server_name(b, s).to_string(), sh.server_id(b, s)))
+        },
+    )
 }
 
 /// `show servers state [<backend>]` (the `server-state-file` format, version 1).
@@ -522,6 +547,9 @@ fn show_servers_state(cli: &Cli, only: Option<&str>) -> String {
         }
         for (si, srv) in be.servers.iter().enumerate() {
             let st = &cli.shared.servers[bi][si];
+            if !st.is_live() {
+                continue;
+            }
             let maint = st.maint.load(Ordering::Relaxed);
             let drain = st.drain.load(Ordering::Relaxed);
             let up = st.up.load(Ordering::Relaxed);
@@ -552,8 +580,8 @@ fn show_servers_state(cli: &Cli, only: Option<&str>) -> String {
                 "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 0 - {} - {} {} - - 0",
                 be.id,
                 be.name,
-                srv.id,
-                srv.name,
+                cli.shared.server_id(bi, si),
+                cli.shared.server_name(bi, si),
                 addr,
                 op,
                 admin,

@@ -104,6 +104,8 @@ pub struct Cli {
     /// Listening sockets of the process (frontends' binds and CLI sockets).
     pub listeners: usize,
     conns: AtomicUsize,
+    /// Serialises `add server` / `del server` (slot choice and checks).
+    dyn_servers: std::sync::Mutex<()>,
 }
 
 impl Cli {
@@ -121,13 +123,17 @@ impl Cli {
             version,
             listeners,
             conns: AtomicUsize::new(0),
+            dyn_servers: std::sync::Mutex::new(()),
         })
     }
 
     /// Send every worker the message `make` builds around a reply channel; collect
     /// the replies, waiting at most [`GATHER_WAIT`] in all (a late worker is left
     /// out).
-    fn ask_all<T: Send + 'static>(&self, make: impl Fn(mpsc::Sender<T>) -> Message) -> Vec<T> {
+    pub(crate) fn ask_all<T: Send + 'static>(
+        &self,
+        make: impl Fn(mpsc::Sender<T>) -> Message,
+    ) -> Vec<T> {
         let (tx, rx) = mpsc::channel();
         let asked = self
             .mailboxes

@@ -565,15 +565,18 @@ impl<S: Stream> BackendRt<S> {
         }
     }
 
-    /// `set server … addr|port`: new connections to `server` go to `addr`; its
-    /// idle connections (to the old address) are closed, and connections in use
-    /// are closed when released instead of going back to the pool.
-    pub fn set_addr(&self, server: usize, addr: std::net::SocketAddr) {
-        match self.endpoints.borrow_mut().get_mut(server) {
-            Some(e) => *e = Endpoint::Tcp(addr),
-            None => return,
+    /// `set server … addr|port`, `add server`: new connections to `server` go to
+    /// `addr`; its idle connections (to the old address) are closed, and
+    /// connections in use are closed when released instead of going back to the
+    /// pool. Without an address (`del server`), only the idle connections close.
+    pub fn set_addr(&self, server: usize, addr: Option<std::net::SocketAddr>) {
+        if server >= self.pools.len() {
+            return;
         }
-        self.moved[server].set(true);
+        if let Some(addr) = addr {
+            self.endpoints.borrow_mut()[server] = Endpoint::Tcp(addr);
+            self.moved[server].set(true);
+        }
         self.pools[server].borrow_mut().clear();
         self.publish_idle(server);
         self.h2_shared.close_idle_of(self.index, server);

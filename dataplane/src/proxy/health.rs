@@ -81,6 +81,10 @@ async fn check_loop<D: Driver>(w: Rc<Worker<D>>, be: usize, srv: usize) {
         if w.shared.is_stopping() {
             return;
         }
+        if !state.is_live() {
+            // `del server`: no more checks (a deleted server never comes back).
+            return;
+        }
         if let Some(a) = state.addr_override() {
             // `set server … addr`: checks follow the server.
             ep = check_endpoint(s, Some(a));

@@ -64,12 +64,13 @@ pub enum Message {
     /// Run a closure on the worker's live sessions (`show sess`, `shutdown
     /// session(s)`), with the worker's id.
     Sessions(Box<dyn FnOnce(usize, &sessions::Sessions) + Send>),
-    /// `set server … addr|port`: connect to `server` of `backend` at `addr` from
-    /// now on, and drop its idle connections.
+    /// `set server … addr|port`, `add server`: connect to `server` of `backend` at
+    /// `addr` from now on; with or without an address (`del server`), drop its idle
+    /// connections.
     ServerAddr {
         backend: usize,
         server: usize,
-        addr: std::net::SocketAddr,
+        addr: Option<std::net::SocketAddr>,
         done: Box<dyn FnOnce() + Send>,
     },
     /// A frontend's administrative state changed: the accept loops re-read it.

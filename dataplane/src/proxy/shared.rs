@@ -1,14 +1,19 @@
 //! State shared by all workers: the configuration, each server's operational state,
 //! and the connection counts that `maxconn` limits need across cores.
 //!
-//! Owns: [`Shared`], [`ServerState`], [`ProxyCounts`]. Invariants:
+//! Owns: [`Shared`], [`ServerState`], [`ProxyCounts`], and the spare server slots
+//! of dynamic servers (`add server` / `del server`): each backend whose balance
+//! algorithm is dynamic gets [`SPARE_SERVERS`] extra servers at the end of its list,
+//! built before the workers start, not live (and in maintenance) until the CLI
+//! fills one. Readers skip servers that are not live ([`ServerState::is_live`]) and
+//! name servers with [`Shared::server_name`]. Invariants:
 //! - only atomics are touched on the request path (no lock);
 //! - a server's health is written by its health checker alone, its admin state by
 //!   the operator (CLI) alone; readers combine them in [`ServerState::usable`];
 //! - per-request statistics are per worker (see `stats`), not here.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use appliance_config::Config;
 
@@ -45,6 +50,14 @@ pub struct ServerState {
     /// configuration's holds. Read by the CLI and the health checker, never on the
     /// request path (workers keep their own copy, updated through the mailbox).
     pub addr: Mutex<Option<std::net::SocketAddr>>,
+    /// Whether the server exists: configured servers until `del server`, spare
+    /// slots once `add server` filled them.
+    pub live: AtomicBool,
+    /// The name `add server` gave a spare slot (set once: a slot is only re-used
+    /// by a server of the same name).
+    pub dyn_name: OnceLock<String>,
+    /// The id of a dynamic server (0 for configured ones).
+    pub dyn_id: AtomicU32,
 }
 
 /// The last health-check outcome of a server.
@@ -71,6 +84,9 @@ impl ServerState {
             last_check: Mutex::new(CheckResult::default()),
             idle_by_worker: (0..workers.max(1)).map(|_| AtomicU32::new(0)).collect(),
             addr: Mutex::new(None),
+            live: AtomicBool::new(true),
+            dyn_name: OnceLock::new(),
+            dyn_id: AtomicU32::new(0),
         }
     }
 
@@ -115,6 +131,11 @@ impl ServerState {
                 .store(crate::mgmt::wall_us() / 1_000_000, Ordering::Relaxed);
         }
         changed
+    }
+
+    /// Whether the server exists (see [`ServerState::live`]).
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
     }
 
     /// The address set by the CLI, if any.
@@ -224,6 +245,34 @@ impl ProxyCounts {
     }
 }
 
+/// Spare server slots per backend with a dynamic balance algorithm (`add server`).
+pub const SPARE_SERVERS: usize = 16;
+
+/// Whether `add server` may add to a backend: its balance algorithm must take
+/// servers at run time (HAProxy's dynamic algorithms: not `static-rr`, not
+/// map-based hashing).
+pub fn dynamic_capable(b: &appliance_config::Backend) -> bool {
+    use appliance_config::{Balance as B, HashType as H};
+    match b.balance {
+        B::StaticRr => false,
+        B::RoundRobin | B::LeastConn | B::First | B::Random(_) => true,
+        _ => b.hash_type == H::Consistent,
+    }
+}
+
+/// The configuration of an unfilled spare slot.
+fn spare_template() -> appliance_config::Server {
+    let loaded = appliance_config::load_str(
+        "spare",
+        "backend spare\n    server spare 127.0.0.1:1 disabled\n",
+    )
+    .expect("the spare server template parses");
+    let mut s = loaded.config.backends[0].servers[0].clone();
+    s.name = String::new();
+    s.addr_spec = String::new();
+    s
+}
+
 /// Everything the workers share.
 #[derive(Debug)]
 pub struct Shared {
@@ -263,6 +312,8 @@ pub struct Shared {
     /// uptime) and the wall clock then, in seconds since the epoch.
     pub started: std::time::Instant,
     pub started_wall: u64,
+    /// Configured servers per backend (the spare slots follow them).
+    pub static_servers: Vec<usize>,
 }
 
 impl Shared {
@@ -278,7 +329,16 @@ impl Shared {
         debug: bool,
         tls: crate::tls::TlsContexts,
     ) -> Arc<Shared> {
-        let servers = config
+        let mut config = config;
+        let static_servers: Vec<usize> = config.backends.iter().map(|b| b.servers.len()).collect();
+        if config.backends.iter().any(dynamic_capable) {
+            let spare = spare_template();
+            for b in config.backends.iter_mut().filter(|b| dynamic_capable(b)) {
+                b.servers
+                    .extend(std::iter::repeat_n(spare.clone(), SPARE_SERVERS));
+            }
+        }
+        let servers: Vec<Vec<Arc<ServerState>>> = config
             .backends
             .iter()
             .map(|b| {
@@ -287,6 +347,7 @@ impl Shared {
                     .map(|s| {
                         let st = ServerState::new(s.weight, s.disabled, nbthread);
                         st.maxconn.store(s.maxconn, Ordering::Relaxed);
+                        st.live.store(!s.name.is_empty(), Ordering::Relaxed);
                         Arc::new(st)
                     })
                     .collect()
@@ -333,6 +394,7 @@ impl Shared {
             peers: std::sync::OnceLock::new(),
             started: std::time::Instant::now(),
             started_wall: crate::mgmt::wall_us() / 1_000_000,
+            static_servers,
         })
     }
 
@@ -341,6 +403,27 @@ impl Shared {
         self.servers
             .get(backend)
             .map_or(0, |s| s.iter().filter(|s| s.usable()).count())
+    }
+
+    /// The name of server `s` of backend `b` (a dynamic server's own).
+    pub fn server_name(&self, b: usize, s: usize) -> &str {
+        match self.servers[b][s].dyn_name.get() {
+            Some(n) => n,
+            None => &self.config.backends[b].servers[s].name,
+        }
+    }
+
+    /// The id of server `s` of backend `b` (`sid`).
+    pub fn server_id(&self, b: usize, s: usize) -> u32 {
+        match self.servers[b][s].dyn_id.load(Ordering::Relaxed) {
+            0 => self.config.backends[b].servers[s].id,
+            id => id,
+        }
+    }
+
+    /// Whether server `s` of backend `b` exists (see [`ServerState::live`]).
+    pub fn server_live(&self, b: usize, s: usize) -> bool {
+        self.servers[b][s].is_live()
     }
 
     pub fn is_stopping(&self) -> bool {
