@@ -101,8 +101,8 @@ fn show_sess_lists_and_shutdown_session_closes() {
         assert!(line.contains(f), "{f} in {line}");
     }
     let id = id_of(&line);
-    // The user level sees sessions but cannot end them.
-    assert_eq!(attached(&s.user).len(), 1);
+    // The user level neither sees sessions (HAProxy: operator) nor ends them.
+    assert_eq!(cli(&s.user, "show sess\n"), "Permission denied\n\n");
     assert_eq!(
         cli(&s.user, &format!("shutdown session {id}\n")),
         "Permission denied\n\n"
@@ -189,7 +189,37 @@ fn help_lists_the_session_commands_by_level() {
     ] {
         assert!(admin.contains(c), "{c} in admin help");
     }
-    assert!(user.contains("show sess [<id>|all]"));
+    assert!(!user.contains("show sess"));
     assert!(!user.contains("shutdown session"));
     let _ = free_port();
+}
+
+#[test]
+fn show_fd_lists_listeners_and_connections() {
+    let s = setup();
+    assert_eq!(cli(&s.user, "show fd\n"), "Permission denied\n\n");
+    let _c = slow_client(s.fe);
+    assert!(wait_until(Duration::from_secs(5), || attached(&s.admin)
+        .len()
+        == 1));
+    let out = cli(&s.admin, "show fd\n");
+    let has = |needle: &str| out.lines().any(|l| l.contains(needle));
+    assert!(has("iocb=(listener_accept) l.st=RDY"), "{out}");
+    assert!(
+        has("iocb=(sock_conn_iocb) back=0"),
+        "client connection: {out}"
+    );
+    assert!(
+        has("iocb=(sock_conn_iocb) back=1"),
+        "server connection: {out}"
+    );
+    assert!(has("owner=cli iocb=(listener_accept) fe=GLOBAL"), "{out}");
+    let first = out.lines().next().unwrap();
+    let fd: i32 = first.split(':').next().unwrap().trim().parse().unwrap();
+    let one = cli(&s.admin, &format!("show fd {fd}\n"));
+    assert_eq!(one.lines().filter(|l| !l.is_empty()).count(), 1, "{one}");
+    assert_eq!(
+        cli(&s.admin, "show fd -3\n"),
+        "Expects a positive file descriptor number.\n\n"
+    );
 }

@@ -115,6 +115,11 @@ const HELP: &[(&str, &str, CliLevel)] = &[
         CliLevel::Operator,
     ),
     (
+        "show fd [num]",
+        "dump the file descriptors the workers and the CLI own",
+        CliLevel::Operator,
+    ),
+    (
         "show info [typed|json]",
         "report information about the running process",
         CliLevel::User,
@@ -127,7 +132,7 @@ const HELP: &[(&str, &str, CliLevel)] = &[
     (
         "show sess [<id>|all]",
         "report the list of current sessions or dump this exact session",
-        CliLevel::User,
+        CliLevel::Operator,
     ),
     (
         "show servers conn [<backend>]",
@@ -283,6 +288,10 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
             None => unknown(w, *level),
         },
         ["show", "backend"] => show_backend(cli),
+        ["show", "sess" | "fd", ..] if *level < CliLevel::Operator => DENIED.into(),
+        ["show", "fd", rest @ ..] if rest.len() <= 1 => {
+            super::fd::show_fd(cli, rest.first().copied())
+        }
         ["show", "sess", rest @ ..] if rest.len() <= 1 => {
             sess::show_sess(cli, rest.first().copied())
         }

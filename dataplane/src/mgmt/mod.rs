@@ -5,7 +5,7 @@
 //! socket, one per connection, blocking std sockets: the CLI never runs on a worker)
 //! and [`WorkerSnapshot`] (what a worker reports of itself). Commands live in
 //! `commands`, `show info` in `info`, `set maxconn` in `maxconn`,
-//! `disable|enable|shutdown frontend` in `frontend`, `show errors` in `errors`, `show pools` in `pools`, `show sess` and `shutdown session(s)` in `sess`, `set server … addr|port` in `servers`, `show stat` in `stat`, their
+//! `disable|enable|shutdown frontend` in `frontend`, `show errors` in `errors`, `show pools` in `pools`, `show sess` and `shutdown session(s)` in `sess`, `show fd` in `fd`, `set server … addr|port` in `servers`, `show stat` in `stat`, their
 //! typed and JSON formats in `typed`, the Prometheus exporter (served by the
 //! workers, not the CLI) in `prometheus`, and the stats page's HTML and CSV (also
 //! served by the workers, see `proxy::http::statspage`) in `statspage`.
@@ -25,6 +25,7 @@
 
 mod commands;
 mod errors;
+mod fd;
 mod frontend;
 mod info;
 mod maxconn;
@@ -106,6 +107,8 @@ pub struct Cli {
     conns: AtomicUsize,
     /// Serialises `add server` / `del server` (slot choice and checks).
     dyn_servers: std::sync::Mutex<()>,
+    /// The CLI's listening sockets (`show fd`).
+    cli_fds: std::sync::Mutex<Vec<i32>>,
 }
 
 impl Cli {
@@ -124,6 +127,7 @@ impl Cli {
             listeners,
             conns: AtomicUsize::new(0),
             dyn_servers: std::sync::Mutex::new(()),
+            cli_fds: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -239,6 +243,17 @@ pub fn serve(
     level: CliLevel,
     timeout: Duration,
 ) -> io::Result<()> {
+    {
+        use std::os::fd::AsRawFd;
+        let fd = match &listener {
+            CliListener::Unix(l) => l.as_raw_fd(),
+            CliListener::Tcp(l) => l.as_raw_fd(),
+        };
+        cli.cli_fds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(fd);
+    }
     std::thread::Builder::new()
         .name("sluice-cli".into())
         .spawn(move || loop {

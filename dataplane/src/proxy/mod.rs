@@ -73,6 +73,9 @@ pub enum Message {
         addr: Option<std::net::SocketAddr>,
         done: Box<dyn FnOnce() + Send>,
     },
+    /// `show fd`: the descriptors the worker's driver owns (`None` in poll mode),
+    /// with the worker's id.
+    Fds(Box<dyn FnOnce(usize, Option<Vec<crate::io::FdInfo>>) + Send>),
     /// A frontend's administrative state changed: the accept loops re-read it.
     WakeAcceptLoops,
     /// Another worker asks for an idle connection to `server` of `backend`
@@ -568,6 +571,7 @@ pub fn run_worker<D: Driver>(
                     Message::Run(f) => f(&w.stats.borrow()),
                     Message::WakeAcceptLoops => w.wake_accept_loops(),
                     Message::Sessions(f) => f(id, &w.live),
+                    Message::Fds(f) => f(id, driver.fds()),
                     Message::ServerAddr {
                         backend,
                         server,
