@@ -13,6 +13,8 @@ use crate::port::{Instant, Port, PortCapabilities, PortCounters, RxToken, TxToke
 use crate::tap::{TapPort, TapRx, TapTx};
 
 /// A port of any real driver.
+// One per port, built once: the size difference costs nothing on the data path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum AnyPort {
     /// AF_PACKET rings.

@@ -271,10 +271,10 @@ impl<P: Port> Stack<P> {
             return;
         };
         let n = &mut self.nics[c.nic];
-        if c.socket_ref().state() == State::SynSent {
-            if ask_next_hop(n, *c.tuple.remote.ip(), self.now) {
-                self.counters.arp_requests += 1;
-            }
+        if c.socket_ref().state() == State::SynSent
+            && ask_next_hop(n, *c.tuple.remote.ip(), self.now)
+        {
+            self.counters.arp_requests += 1;
         }
         for _ in 0..EGRESS_SEGMENTS_PER_TURN {
             let mut dev = PortRef::new(&mut n.port);
