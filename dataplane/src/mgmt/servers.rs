@@ -120,7 +120,6 @@ fn tell_workers(cli: &Cli, b: usize, s: usize, addr: Option<SocketAddr>) {
 struct AddOpts {
     weight: Option<u32>,
     maxconn: Option<u32>,
-    check: bool,
 }
 
 fn parse_add_opts(words: &[&str]) -> Result<AddOpts, String> {
@@ -149,7 +148,9 @@ fn parse_add_opts(words: &[&str]) -> Result<AddOpts, String> {
             // Dynamic servers always start in maintenance (HAProxy's rule):
             // `disabled` says so explicitly, `enabled` cannot override it.
             "disabled" | "enabled" => {}
-            "check" => o.check = true,
+            // HAProxy creates the check disabled until `enable health`; sluice has
+            // no `enable health` yet, so a dynamic server is not checked.
+            "check" => {}
             kw => {
                 return Err(format!(
                     "'{kw}' is not supported on dynamic servers yet (supported: weight, \
@@ -231,7 +232,6 @@ pub(crate) fn add_server(cli: &Cli, rest: &[&str]) -> String {
     *st.addr.lock().unwrap_or_else(|e| e.into_inner()) = Some(addr);
     tell_workers(cli, b, s, Some(addr));
     st.live.store(true, Ordering::Release);
-    let _ = opts.check;
     "New server registered.\n".into()
 }
 
@@ -267,7 +267,6 @@ mod tests {
             Ok(AddOpts {
                 weight: Some(5),
                 maxconn: Some(9),
-                check: true
             })
         );
         assert!(parse_add_opts(&["weight"]).is_err());

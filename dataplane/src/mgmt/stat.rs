@@ -418,7 +418,7 @@ pub(crate) fn rows(sh: &Shared, started: Instant, t: &WorkerStats, flt: Filter) 
                 .set("lastsess", -1)
                 .set(
                     "addr",
-                    &st.addr_override()
+                    st.addr_override()
                         .map_or_else(|| s.addr_spec.clone(), |a| a.to_string()),
                 )
                 .set("mode", mode_name(b.mode))

@@ -47,6 +47,11 @@ use shared::FeState;
 pub use shared::Shared;
 use stats::WorkerStats;
 
+/// What [`Message::Sessions`] runs on a worker: its id and its live sessions.
+pub type SessionsFn = Box<dyn FnOnce(usize, &sessions::Sessions) + Send>;
+/// What [`Message::Fds`] runs on a worker: its id and its driver's descriptors.
+pub type FdsFn = Box<dyn FnOnce(usize, Option<Vec<crate::io::FdInfo>>) + Send>;
+
 /// A message to a worker from another thread.
 pub enum Message {
     /// Stop accepting; finish in-flight sessions; exit when idle.
@@ -63,7 +68,7 @@ pub enum Message {
     ClearCounters(Box<dyn FnOnce() + Send>),
     /// Run a closure on the worker's live sessions (`show sess`, `shutdown
     /// session(s)`), with the worker's id.
-    Sessions(Box<dyn FnOnce(usize, &sessions::Sessions) + Send>),
+    Sessions(SessionsFn),
     /// `set server … addr|port`, `add server`: connect to `server` of `backend` at
     /// `addr` from now on; with or without an address (`del server`), drop its idle
     /// connections.
@@ -75,7 +80,7 @@ pub enum Message {
     },
     /// `show fd`: the descriptors the worker's driver owns (`None` in poll mode),
     /// with the worker's id.
-    Fds(Box<dyn FnOnce(usize, Option<Vec<crate::io::FdInfo>>) + Send>),
+    Fds(FdsFn),
     /// A frontend's administrative state changed: the accept loops re-read it.
     WakeAcceptLoops,
     /// Another worker asks for an idle connection to `server` of `backend`
