@@ -232,6 +232,7 @@ pub(crate) fn add_server(cli: &Cli, rest: &[&str]) -> String {
     *st.addr.lock().unwrap_or_else(|e| e.into_inner()) = Some(addr);
     tell_workers(cli, b, s, Some(addr));
     st.live.store(true, Ordering::Release);
+    sh.used_spares[b].fetch_max(s + 1 - first_spare, Ordering::AcqRel);
     "New server registered.\n".into()
 }
 

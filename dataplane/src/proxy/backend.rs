@@ -251,7 +251,8 @@ impl<S: Stream> BackendRt<S> {
         let cfg = self.config();
         let mut views = self.views.borrow_mut();
         views.clear();
-        for (i, s) in cfg.servers.iter().enumerate() {
+        let n = self.shared.balanced_servers(self.index);
+        for (i, s) in cfg.servers[..n].iter().enumerate() {
             let st = &self.shared.servers[self.index][i];
             views.push(ServerView {
                 weight: st.weight.load(Ordering::Relaxed),

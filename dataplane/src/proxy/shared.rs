@@ -314,6 +314,9 @@ pub struct Shared {
     pub started_wall: u64,
     /// Configured servers per backend (the spare slots follow them).
     pub static_servers: Vec<usize>,
+    /// Per backend: how many spare slots were ever filled (they are filled in
+    /// order), so the balancer looks at `static_servers + used_spares` servers only.
+    pub used_spares: Vec<std::sync::atomic::AtomicUsize>,
 }
 
 impl Shared {
@@ -394,6 +397,10 @@ impl Shared {
             peers: std::sync::OnceLock::new(),
             started: std::time::Instant::now(),
             started_wall: crate::mgmt::wall_us() / 1_000_000,
+            used_spares: static_servers
+                .iter()
+                .map(|_| std::sync::atomic::AtomicUsize::new(0))
+                .collect(),
             static_servers,
         })
     }
@@ -421,6 +428,13 @@ impl Shared {
         }
     }
 
+    /// How many servers of backend `b` the balancer considers: the configured ones
+    /// and the spare slots filled so far.
+    pub fn balanced_servers(&self, b: usize) -> usize {
+        (self.static_servers[b] + self.used_spares[b].load(Ordering::Acquire))
+            .min(self.servers[b].len())
+    }
+
     /// Whether server `s` of backend `b` exists (see [`ServerState::live`]).
     pub fn server_live(&self, b: usize, s: usize) -> bool {
         self.servers[b][s].is_live()
@@ -428,5 +442,40 @@ impl Shared {
 
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(cfg: &str) -> Arc<Shared> {
+        let cfg = appliance_config::load_str("t.cfg", cfg).unwrap().config;
+        Shared::new(cfg, 100, 2, false)
+    }
+
+    #[test]
+    fn dynamic_backends_get_spare_slots_that_are_not_live() {
+        let sh = shared(
+            "backend rr\n server a 127.0.0.1:1\n\
+             backend st\n balance static-rr\n server a 127.0.0.1:1\n\
+             backend src\n balance source\n server a 127.0.0.1:1\n\
+             backend cons\n balance source\n hash-type consistent\n server a 127.0.0.1:1\n",
+        );
+        let lens: Vec<usize> = sh.config.backends.iter().map(|b| b.servers.len()).collect();
+        assert_eq!(lens, [1 + SPARE_SERVERS, 1, 1, 1 + SPARE_SERVERS]);
+        assert_eq!(sh.static_servers, [1, 1, 1, 1]);
+        assert!(sh.server_live(0, 0));
+        for s in 1..=SPARE_SERVERS {
+            assert!(!sh.server_live(0, s));
+            assert!(!sh.servers[0][s].usable(), "a spare slot is never picked");
+        }
+        assert_eq!(sh.server_name(0, 0), "a");
+        assert_eq!(sh.balanced_servers(0), 1);
+        sh.servers[0][1].dyn_name.set("new".into()).unwrap();
+        sh.servers[0][1].dyn_id.store(7, Ordering::Relaxed);
+        sh.used_spares[0].store(1, Ordering::Relaxed);
+        assert_eq!((sh.server_name(0, 1), sh.server_id(0, 1)), ("new", 7));
+        assert_eq!(sh.balanced_servers(0), 2);
     }
 }
