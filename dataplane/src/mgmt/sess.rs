@@ -98,13 +98,15 @@ fn long_entry(cli: &Cli, r: &SessRow, out: &mut String) {
         addr(r.src)
     );
     if let Some(f) = cfg.frontends.get(r.fe) {
+        let (lname, laddr) = f.binds.get(r.bind).map_or(("?", String::from("?")), |b| {
+            (b.name.as_deref().unwrap_or("?"), b.addr.to_string())
+        });
         let _ = writeln!(
             out,
-            "  frontend={fe} (id={} mode={}), listener=? (id={}) addr={}",
+            "  frontend={fe} (id={} mode={}), listener={lname} (id={}) addr={laddr}",
             f.id,
             mode(f.mode),
             r.bind + 1,
-            addr(r.dst)
         );
     }
     match r.be.and_then(|b| cfg.backends.get(b).map(|c| (b, c))) {
@@ -180,7 +182,6 @@ fn kill(cli: &Cli, pick: impl Fn(&SessRow) -> bool + Clone + Send + 'static) -> 
                     fe: i.fe,
                     bind: i.bind,
                     src: i.src,
-                    dst: i.dst,
                     be,
                     srv,
                     age_us: 0,

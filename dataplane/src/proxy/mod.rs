@@ -418,8 +418,8 @@ async fn accept_loop<D: Driver>(w: Rc<Worker<D>>, fe: usize, bind: usize, listen
         });
         let w2 = w.clone();
         let tls = tls.clone();
-        let (peer, local) = (stream.peer_addr(), stream.local_addr());
-        runtime::spawn(w.live.track(fe, bind, peer, local, async move {
+        let peer = stream.peer_addr();
+        runtime::spawn(w.live.track(fe, bind, peer, async move {
             let _guard = guard;
             let (stream, info) = match tls {
                 None => (MaybeTls::Plain(stream), None),

@@ -43,8 +43,8 @@ pub struct SessInfo {
     pub id: u64,
     pub fe: usize,
     pub bind: usize,
+    /// The client's address (known at accept: no syscall).
     pub src: Option<SocketAddr>,
-    pub dst: Option<SocketAddr>,
     /// Worker-clock microseconds at accept.
     pub accept_us: u64,
     /// Wall-clock microseconds at accept.
@@ -71,7 +71,6 @@ pub struct SessRow {
     pub fe: usize,
     pub bind: usize,
     pub src: Option<SocketAddr>,
-    pub dst: Option<SocketAddr>,
     pub be: Option<usize>,
     pub srv: Option<usize>,
     pub age_us: u64,
@@ -92,7 +91,6 @@ impl Sessions {
         fe: usize,
         bind: usize,
         src: Option<SocketAddr>,
-        dst: Option<SocketAddr>,
         inner: F,
     ) -> Tracked<F> {
         let info = Rc::new(SessInfo {
@@ -100,7 +98,6 @@ impl Sessions {
             fe,
             bind,
             src,
-            dst,
             accept_us: clock::now_us(),
             accept_wall_us: clock::wall_us(),
             be: Cell::new(None),
@@ -138,7 +135,6 @@ impl Sessions {
                 fe: s.fe,
                 bind: s.bind,
                 src: s.src,
-                dst: s.dst,
                 be: s.be.get(),
                 srv: s.srv.get(),
                 age_us: now.saturating_sub(s.accept_us),
@@ -242,7 +238,7 @@ mod tests {
             }
             Poll::<()>::Pending
         });
-        let mut tr = Box::pin(t.track(0, 0, None, None, fut));
+        let mut tr = Box::pin(t.track(0, 0, None, fut));
         let waker = noop_waker();
         let mut cx = Context::from_waker(&waker);
         assert!(tr.as_mut().poll(&mut cx).is_pending());
@@ -266,11 +262,11 @@ mod tests {
     #[test]
     fn ids_are_unique_and_released_removes_server() {
         let t = Rc::new(Sessions::default());
-        let a = t.track(0, 0, None, None, async {
+        let a = t.track(0, 0, None, async {
             note_server(1, 2);
             note_released(1, 2);
         });
-        let b = t.track(0, 0, None, None, async {});
+        let b = t.track(0, 0, None, async {});
         assert_ne!(a.info.id, b.info.id);
         let mut a = Box::pin(a);
         let waker = noop_waker();
