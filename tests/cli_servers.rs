@@ -68,13 +68,23 @@ fn state_of(sock: &std::path::Path, name: &str) -> Vec<String> {
 #[test]
 fn set_server_addr_and_port_move_new_traffic() {
     let (a, b, c) = (Origin::start("a"), Origin::start("b"), Origin::start("c"));
+    // `http-reuse always`: a request may take any idle connection of the pool, so
+    // one left to the old address would show up as a request served by `a`.
     let s = setup(&format!(
-        "backend be\n    balance roundrobin\n    server a {}\n    server b {}\n",
+        "backend be\n    balance roundrobin\n    http-reuse always\n    server a {}\n    server b {}\n",
         a.addr(),
         b.addr()
     ));
     let before = served(s.fe, 6);
     assert_eq!(before.get("a"), Some(&3), "{before:?}");
+    let pooled = cli(&s.admin, "show servers conn be\n");
+    let a_row = pooled
+        .lines()
+        .find(|l| l.starts_with("be/a "))
+        .unwrap()
+        .to_string();
+    let idle_cur: u32 = a_row.split(' ').nth(14).unwrap().parse().unwrap();
+    assert!(idle_cur >= 1, "an idle connection to a is pooled: {pooled}");
     // Refused and bad arguments change nothing.
     let cmd = format!("set server be/a addr 127.0.0.1 port {}\n", c.port());
     assert_eq!(cli(&s.user, &cmd), "Permission denied\n\n");
