@@ -66,11 +66,26 @@ pub(crate) fn show_fd(cli: &Cli, only: Option<&str>) -> String {
         Some(Ok(n)) if n >= 0 => Some(n),
         Some(_) => return "Expects a positive file descriptor number.\n".into(),
     };
-    let mut per: Vec<(usize, Option<Vec<FdInfo>>)> = cli.ask_all(|tx| {
+    let per: Vec<(usize, Option<Vec<FdInfo>>)> = cli.ask_all(|tx| {
         Message::Fds(Box::new(move |id, fds| {
             let _ = tx.send((id, fds));
         }))
     });
+    let cli_fds = cli
+        .cli_fds
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    format_fds(per, &cli_fds, only)
+}
+
+/// The answer from every worker's descriptors (`None`: a poll-mode worker) and the
+/// CLI's listening sockets, by descriptor number, only `only` if given.
+fn format_fds(
+    mut per: Vec<(usize, Option<Vec<FdInfo>>)>,
+    cli_fds: &[i32],
+    only: Option<i32>,
+) -> String {
     per.sort_by_key(|(id, _)| *id);
     let mut out = String::new();
     let mut rows: Vec<(i32, String)> = Vec::new();
@@ -93,7 +108,7 @@ pub(crate) fn show_fd(cli: &Cli, only: Option<&str>) -> String {
             }
         }
     }
-    for fd in cli.cli_fds.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+    for fd in cli_fds {
         if only.is_none_or(|n| n == *fd) {
             rows.push((
                 *fd,
@@ -140,5 +155,25 @@ mod tests {
         line(&mut out, 1, &l);
         assert!(out.contains("iocb=(listener_accept) l.st=RDY"), "{out}");
         assert!(out.contains("tid=2"), "{out}");
+    }
+
+    #[test]
+    fn poll_mode_workers_say_they_have_no_descriptors() {
+        let fd = |n| FdInfo {
+            fd: n,
+            role: FdRole::Client,
+            ..FdInfo::default()
+        };
+        let out = format_fds(vec![(1, Some(vec![fd(9), fd(5)])), (0, None)], &[3], None);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("# worker 1: poll mode"), "{out}");
+        let fds: Vec<&str> = lines[1..]
+            .iter()
+            .map(|l| l.split(':').next().unwrap().trim())
+            .collect();
+        assert_eq!(fds, ["3", "5", "9"], "sorted by descriptor: {out}");
+        assert!(lines[1].contains("owner=cli"), "{out}");
+        let one = format_fds(vec![(0, Some(vec![fd(9), fd(5)]))], &[3], Some(5));
+        assert_eq!(one.lines().count(), 1, "{one}");
     }
 }
