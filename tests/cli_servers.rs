@@ -189,7 +189,7 @@ fn add_and_del_server_under_load_lose_no_request() {
         })
     };
     // Refusals change nothing.
-    let add = format!("add server be/new {} weight 1\n", new.addr());
+    let add = format!("add server be/new {} weight 3\n", new.addr());
     assert_eq!(cli(&s.user, &add), "Permission denied\n\n");
     assert_eq!(cli(&s.user, "del server be/a\n"), "Permission denied\n\n");
     assert_eq!(
@@ -221,6 +221,7 @@ fn add_and_del_server_under_load_lose_no_request() {
     );
     assert_eq!(stat_field(&s.admin, "be/new", "sid").as_deref(), Some("2"));
     assert!(cli(&s.admin, "show servers state be\n").contains(" new 127.0.0.1 "));
+    assert_eq!(cli(&s.admin, "get weight be/new\n"), "3 (initial 3)\n\n");
     assert!(cli(&s.admin, "help\n").contains("add server <bk>/<srv>"));
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(new.requests(), 0);

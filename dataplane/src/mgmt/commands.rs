@@ -274,7 +274,7 @@ pub(crate) fn run(cli: &Cli, level: &mut CliLevel, w: &[&str]) -> (String, After
             Ok((b, s)) => format!(
                 "{} (initial {})\n",
                 cli.shared.servers[b][s].weight.load(Ordering::Relaxed),
-                cli.shared.config.backends[b].servers[s].weight
+                cli.shared.initial_weight(b, s)
             ),
         },
         ["set", "weight", rest @ ..] if admin => {
@@ -387,7 +387,7 @@ fn set_weight(cli: &Cli, target: Option<&str>, value: Option<&str>) -> String {
     let Some(v) = value else {
         return "Require <weight> or <weight%>.\n".into();
     };
-    let initial = cli.shared.config.backends[b].servers[s].weight;
+    let initial = cli.shared.initial_weight(b, s);
     let w = if let Some(p) = v.strip_suffix('%') {
         match p.parse::<u64>() {
             Ok(p) => ((u64::from(initial) * p / 100).min(256)) as u32,
@@ -595,7 +595,7 @@ fn show_servers_state(cli: &Cli, only: Option<&str>) -> String {
                 op,
                 admin,
                 st.weight.load(Ordering::Relaxed),
-                srv.weight,
+                cli.shared.initial_weight(bi, si),
                 stat::since_change(cli, st),
                 chk_status,
                 chk_result,

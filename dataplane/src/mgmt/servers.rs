@@ -225,6 +225,8 @@ pub(crate) fn add_server(cli: &Cli, rest: &[&str]) -> String {
         + 1;
     st.dyn_id.store(next_id, Ordering::Relaxed);
     st.weight.store(opts.weight.unwrap_or(1), Ordering::Relaxed);
+    st.dyn_weight
+        .store(opts.weight.unwrap_or(1), Ordering::Relaxed);
     st.maxconn
         .store(opts.maxconn.unwrap_or(0), Ordering::Relaxed);
     st.up.store(true, Ordering::Relaxed);

@@ -58,6 +58,8 @@ pub struct ServerState {
     pub dyn_name: OnceLock<String>,
     /// The id of a dynamic server (0 for configured ones).
     pub dyn_id: AtomicU32,
+    /// The weight `add server` gave a dynamic server (its initial weight).
+    pub dyn_weight: AtomicU32,
 }
 
 /// The last health-check outcome of a server.
@@ -87,6 +89,7 @@ impl ServerState {
             live: AtomicBool::new(true),
             dyn_name: OnceLock::new(),
             dyn_id: AtomicU32::new(0),
+            dyn_weight: AtomicU32::new(0),
         }
     }
 
@@ -417,6 +420,16 @@ impl Shared {
         match self.servers[b][s].dyn_name.get() {
             Some(n) => n,
             None => &self.config.backends[b].servers[s].name,
+        }
+    }
+
+    /// The initial weight of server `s` of backend `b` (configured, or given to
+    /// `add server`).
+    pub fn initial_weight(&self, b: usize, s: usize) -> u32 {
+        let st = &self.servers[b][s];
+        match st.dyn_name.get() {
+            Some(_) => st.dyn_weight.load(Ordering::Relaxed),
+            None => self.config.backends[b].servers[s].weight,
         }
     }
 
