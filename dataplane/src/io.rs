@@ -75,6 +75,39 @@ impl Default for ListenOptions {
     }
 }
 
+/// What a registered descriptor is for (`show fd`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FdRole {
+    #[default]
+    Other,
+    /// A listening socket.
+    Listener,
+    /// An accepted client connection.
+    Client,
+    /// A connection to a server.
+    Server,
+}
+
+/// One descriptor a worker's driver owns (`show fd`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FdInfo {
+    pub fd: i32,
+    /// The registration's generation (bumped at each close of that number).
+    pub gen: u32,
+    pub role: FdRole,
+    /// Readiness: readable, writable, read hang-up, write hang-up, error.
+    pub readable: bool,
+    pub writable: bool,
+    pub read_hup: bool,
+    pub write_hup: bool,
+    pub error: bool,
+    /// A task waits to read / to write.
+    pub reader_waits: bool,
+    pub writer_waits: bool,
+    /// Write readiness is subscribed to.
+    pub out_subscribed: bool,
+}
+
 /// Counters a driver keeps about itself; read by the CLI (`debug counters`) and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DriverCounters {
@@ -124,6 +157,12 @@ pub trait Driver: 'static {
 
     /// A snapshot of the driver's own counters.
     fn counters(&self) -> DriverCounters;
+
+    /// The descriptors the driver owns now, for `show fd`; `None` when it has no
+    /// descriptor per connection (poll mode: connections are userspace sockets).
+    fn fds(&self) -> Option<Vec<FdInfo>> {
+        None
+    }
 
     /// Take over a connection another worker of the same driver kind detached
     /// ([`Stream::into_portable`]). Drivers that cannot move connections between

@@ -86,6 +86,10 @@ impl Driver for EpollDriver {
         self.reactor.counters()
     }
 
+    fn fds(&self) -> Option<Vec<dataplane::io::FdInfo>> {
+        Some(self.reactor.fds())
+    }
+
     fn adopt(&self, p: dataplane::io::Portable) -> io::Result<EpollStream> {
         EpollStream::adopted(&self.reactor, p)
     }

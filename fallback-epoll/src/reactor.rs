@@ -69,6 +69,10 @@ pub(crate) struct IoState {
     reader: Cell<Option<Waker>>,
     /// Waker of the task waiting to write / connect.
     writer: Cell<Option<Waker>>,
+    /// What the descriptor is for (`show fd`).
+    role: Cell<dataplane::io::FdRole>,
+    /// Write readiness is subscribed to (mirrors the registration's flag).
+    out: Cell<bool>,
 }
 
 impl IoState {
@@ -240,6 +244,10 @@ impl Reactor {
             self.detach(fd.as_raw_fd());
             return Err(e);
         }
+        if del_on_close {
+            io.role.set(dataplane::io::FdRole::Listener);
+        }
+        io.out.set(want_out);
         Ok(Registration {
             reactor: Rc::clone(self),
             io,
@@ -348,6 +356,35 @@ impl Reactor {
         Ok(delivered)
     }
 
+    /// The registered descriptors (`show fd`), by number.
+    pub(crate) fn fds(&self) -> Vec<dataplane::io::FdInfo> {
+        let table = self.table.borrow();
+        let mut out = Vec::new();
+        for (fd, slot) in table.iter().enumerate() {
+            let Some(io) = &slot.io else { continue };
+            let waits = |c: &Cell<Option<Waker>>| {
+                let w = c.take();
+                let some = w.is_some();
+                c.set(w);
+                some
+            };
+            out.push(dataplane::io::FdInfo {
+                fd: fd as i32,
+                gen: slot.gen,
+                role: io.role.get(),
+                readable: io.has(ready::READABLE),
+                writable: io.has(ready::WRITABLE),
+                read_hup: io.has(ready::READ_HUP),
+                write_hup: io.has(ready::WRITE_HUP),
+                error: io.has(ready::ERROR),
+                reader_waits: waits(&io.reader),
+                writer_waits: waits(&io.writer),
+                out_subscribed: io.out.get(),
+            });
+        }
+        out
+    }
+
     pub(crate) fn counters(&self) -> DriverCounters {
         self.counters.borrow().clone()
     }
@@ -387,6 +424,11 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
+    /// Say what the descriptor is for (`show fd`).
+    pub(crate) fn set_role(&self, role: dataplane::io::FdRole) {
+        self.io.role.set(role);
+    }
+
     /// Subscribe to write readiness (once; later calls are free). The kernel
     /// re-checks readiness on the change, so a socket that became writable in the
     /// meantime still reports it: no wake-up is lost.
@@ -399,6 +441,7 @@ impl Registration {
                 self.token,
             )?;
             self.out.set(true);
+            self.io.out.set(true);
         }
         Ok(())
     }

@@ -59,6 +59,7 @@ impl EpollStream {
             let _ = sys::set_int_opt(fd_ref(&fd), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
         }
         let reg = reactor.register(fd, ready::READABLE | ready::WRITABLE, false, false)?;
+        reg.set_role(dataplane::io::FdRole::Client);
         Ok(EpollStream {
             reg: Some(reg),
             family,
@@ -132,6 +133,7 @@ impl EpollStream {
             ready::READABLE | ready::WRITABLE
         };
         let reg = reactor.register(fd, initial, false, connecting)?;
+        reg.set_role(dataplane::io::FdRole::Server);
         Ok(EpollStream {
             reg: Some(reg),
             family,
@@ -297,6 +299,7 @@ impl EpollStream {
             .downcast::<Moving>()
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "not an epoll connection"))?;
         let reg = reactor.register(m.fd, ready::WRITABLE, false, false)?;
+        reg.set_role(dataplane::io::FdRole::Server);
         Ok(EpollStream {
             reg: Some(reg),
             family: m.family,

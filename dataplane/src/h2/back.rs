@@ -348,6 +348,14 @@ impl Upstreams {
         f
     }
 
+    /// Drop the idle connections to one server (its address changed); busy ones
+    /// finish their streams.
+    pub fn close_idle_of(&self, backend: usize, server: usize) {
+        self.list
+            .borrow_mut()
+            .retain(|u| !(u.backend == backend && u.server == server && u.fig.active.get() == 0));
+    }
+
     /// Drop every connection (soft stop, tests).
     pub fn clear(&self) {
         self.list.borrow_mut().clear();

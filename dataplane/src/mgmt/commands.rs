@@ -7,10 +7,12 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use appliance_config::{Address, CliLevel};
+use appliance_config::CliLevel;
 
 use super::stat::{Filter, Format};
-use super::{errors, frontend, info, maxconn, pools, stat, After, Cli, WorkerSnapshot};
+use super::{
+    errors, frontend, info, maxconn, pools, servers, sess, stat, After, Cli, WorkerSnapshot,
+};
 use crate::proxy::shared::ServerState;
 use crate::proxy::stats::{servers_conn, ConnRow};
 
@@ -26,6 +28,11 @@ const HELP: &[(&str, &str, CliLevel)] = &[
         "add map <map> <key> <value>",
         "add a map entry (or a payload of 'key value' lines with '<<')",
         CliLevel::Operator,
+    ),
+    (
+        "add server <bk>/<srv> <addr:port> [opts]",
+        "create a new server (weight, maxconn, check, disabled)",
+        CliLevel::Admin,
     ),
     (
         "clear acl <acl>",
@@ -56,6 +63,11 @@ const HELP: &[(&str, &str, CliLevel)] = &[
         "del map <map> [<key>|#<ref>]",
         "delete map entries matching <key>",
         CliLevel::Operator,
+    ),
+    (
+        "del server <bk>/<srv>",
+        "remove a server in maintenance with no connection",
+        CliLevel::Admin,
     ),
     (
         "disable frontend <frontend>",
@@ -119,7 +131,7 @@ const HELP: &[(&str, &str, CliLevel)] = &[
     ),
     (
         "set server <bk>/<srv> [opts]",
-        "change a server's state or weight",
+        "change a server's state, weight, address or port",
         CliLevel::Admin,
     ),
     (
@@ -153,6 +165,11 @@ const HELP: &[(&str, &str, CliLevel)] = &[
         CliLevel::Operator,
     ),
     (
+        "show fd [num]",
+        "dump the file descriptors the workers and the CLI own",
+        CliLevel::Operator,
+    ),
+    (
         "show info [typed|json]",
         "report information about the running process",
         CliLevel::User,
@@ -166,6 +183,11 @@ const HELP: &[(&str, &str, CliLevel)] = &[
         "show pools",
         "report information about the memory pools usage",
         CliLevel::User,
+    ),
+    (
+        "show sess [<id>|all]",
+        "report the list of current sessions or dump this exact session",
+        CliLevel::Operator,
     ),
     (
         "show servers conn [<backend>]",
@@ -185,6 +207,16 @@ const HELP: &[(&str, &str, CliLevel)] = &[
     (
         "shutdown frontend <frontend>",
         "stop a specific frontend",
+        CliLevel::Admin,
+    ),
+    (
+        "shutdown session <id>",
+        "kill a specific session",
+        CliLevel::Admin,
+    ),
+    (
+        "shutdown sessions server <bk>/<srv>",
+        "kill sessions on a server",
         CliLevel::Admin,
     ),
     (
@@ -305,18 +337,31 @@ pub(crate) fn run(
             Ok((b, s)) => format!(
                 "{} (initial {})\n",
                 cli.shared.servers[b][s].weight.load(Ordering::Relaxed),
-                cli.shared.config.backends[b].servers[s].weight
+                cli.shared.initial_weight(b, s)
             ),
         },
         ["set", "weight", rest @ ..] if admin => {
             set_weight(cli, rest.first().copied(), rest.get(1).copied())
         }
         ["set", "server", rest @ ..] if admin => set_server(cli, rest),
+        ["add", "server", rest @ ..] if admin => servers::add_server(cli, rest),
+        ["del", "server", rest @ ..] if admin => servers::del_server(cli, rest),
         ["set", "maxconn", rest @ ..] if admin => match maxconn::set_maxconn(cli, rest) {
             Some(a) => a,
             None => unknown(w, *level),
         },
         ["show", "backend"] => show_backend(cli),
+        ["show", "sess" | "fd", ..] if *level < CliLevel::Operator => DENIED.into(),
+        ["show", "fd", rest @ ..] if rest.len() <= 1 => {
+            super::fd::show_fd(cli, rest.first().copied())
+        }
+        ["show", "sess", rest @ ..] if rest.len() <= 1 => {
+            sess::show_sess(cli, rest.first().copied())
+        }
+        ["shutdown", "session", rest @ ..] if admin => {
+            sess::shutdown_session(cli, rest.first().copied())
+        }
+        ["shutdown", "sessions", rest @ ..] if admin => sess::shutdown_sessions_server(cli, rest),
         [verb @ ("disable" | "enable" | "shutdown"), "frontend", rest @ ..] if admin => {
             frontend::frontend_admin(cli, verb, rest.first().copied())
         }
@@ -353,7 +398,8 @@ pub(crate) fn run(
         }
         ["set", "weight" | "server" | "maxconn", ..]
         | ["enable" | "disable", "server" | "frontend", ..]
-        | ["shutdown", "frontend", ..] => DENIED.into(),
+        | ["shutdown", "frontend" | "session" | "sessions", ..]
+        | ["add" | "del", "server", ..] => DENIED.into(),
         _ => unknown(w, *level),
     };
     (answer, After::Continue)
@@ -368,10 +414,22 @@ pub(crate) fn find_server(cli: &Cli, arg: Option<&str>) -> Result<(usize, usize)
     let Some(b) = cfg.backends.iter().position(|b| b.name == be) else {
         return Err("No such backend.\n".into());
     };
-    let Some(s) = cfg.backends[b].servers.iter().position(|s| s.name == srv) else {
+    let sh = &cli.shared;
+    let found = (0..cfg.backends[b].servers.len())
+        .position(|s| sh.server_live(b, s) && sh.server_name(b, s) == srv);
+    let Some(s) = found else {
         return Err("No such server.\n".into());
     };
     Ok((b, s))
+}
+
+/// The name of server `s` of backend `b` (`?` if there is none).
+pub(crate) fn server_name(cli: &Cli, b: usize, s: usize) -> String {
+    if s < cli.shared.servers[b].len() {
+        cli.shared.server_name(b, s).to_string()
+    } else {
+        "?".into()
+    }
 }
 
 fn now_s() -> u64 {
@@ -392,7 +450,7 @@ fn set_weight(cli: &Cli, target: Option<&str>, value: Option<&str>) -> String {
     let Some(v) = value else {
         return "Require <weight> or <weight%>.\n".into();
     };
-    let initial = cli.shared.config.backends[b].servers[s].weight;
+    let initial = cli.shared.initial_weight(b, s);
     let w = if let Some(p) = v.strip_suffix('%') {
         match p.parse::<u64>() {
             Ok(p) => ((u64::from(initial) * p / 100).min(256)) as u32,
@@ -412,7 +470,8 @@ fn set_weight(cli: &Cli, target: Option<&str>, value: Option<&str>) -> String {
     String::new()
 }
 
-/// `set server <be>/<srv> state ready|drain|maint` and `... weight <w>`.
+/// `set server <be>/<srv> state ready|drain|maint`, `... weight <w>`, `... addr
+/// <ip> [port <p>]`, `... port <p>`.
 fn set_server(cli: &Cli, rest: &[&str]) -> String {
     let (b, s) = match find_server(cli, rest.first().copied()) {
         Ok(x) => x,
@@ -427,9 +486,12 @@ fn set_server(cli: &Cli, rest: &[&str]) -> String {
             return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into()
         }
         (Some("weight"), v) => return set_weight(cli, rest.first().copied(), v),
+        (Some(opt @ ("addr" | "port")), _) => {
+            return servers::set_addr_port(cli, b, s, &rest[2..], opt == "addr")
+        }
         _ => {
-            return "usage: set server <backend>/<server> state ready|drain|maint, or \
-                    set server <backend>/<server> weight <weight>[%] \
+            return "usage: set server <backend>/<server> state ready|drain|maint, \
+                    weight <weight>[%], addr <ip> [port <port>] or port <port> \
                     (other options are not supported yet)\n"
                 .into()
         }
@@ -525,9 +587,17 @@ fn show_servers_conn(cli: &Cli, only: Option<&str>) -> String {
     let snaps = cli.gather();
     let views: Vec<&[Vec<ConnRow>]> = snaps.iter().map(|s| s.conns.as_slice()).collect();
     let sh = &cli.shared;
-    servers_conn(&sh.config, only, sh.nbthread, &views, |b, s| {
-        sh.servers[b][s].cur()
-    })
+    servers_conn(
+        &sh.config,
+        only,
+        sh.nbthread,
+        &views,
+        |b, s| sh.servers[b][s].cur(),
+        |b, s| {
+            sh.server_live(b, s)
+                .then(|| (sh.server_name(b, s).to_string(), sh.server_id(b, s)))
+        },
+    )
 }
 
 /// `show servers state [<backend>]` (the `server-state-file` format, version 1).
@@ -549,6 +619,9 @@ fn show_servers_state(cli: &Cli, only: Option<&str>) -> String {
         }
         for (si, srv) in be.servers.iter().enumerate() {
             let st = &cli.shared.servers[bi][si];
+            if !st.is_live() {
+                continue;
+            }
             let maint = st.maint.load(Ordering::Relaxed);
             let drain = st.drain.load(Ordering::Relaxed);
             let up = st.up.load(Ordering::Relaxed);
@@ -560,9 +633,9 @@ fn show_servers_state(cli: &Cli, only: Option<&str>) -> String {
             } else {
                 0
             };
-            let (addr, port) = match &srv.addr {
-                Address::Tcp(a) => (a.ip().to_string(), a.port()),
-                _ => ("-".to_string(), 0),
+            let (addr, port) = match servers::current_addr(cli, bi, si) {
+                Some(a) => (a.ip().to_string(), a.port()),
+                None => ("-".to_string(), 0),
             };
             let (chk_status, chk_result, chk_health, chk_state) = if srv.check {
                 (
@@ -579,13 +652,13 @@ fn show_servers_state(cli: &Cli, only: Option<&str>) -> String {
                 "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 0 - {} - {} {} - - 0",
                 be.id,
                 be.name,
-                srv.id,
-                srv.name,
+                cli.shared.server_id(bi, si),
+                cli.shared.server_name(bi, si),
                 addr,
                 op,
                 admin,
                 st.weight.load(Ordering::Relaxed),
-                srv.weight,
+                cli.shared.initial_weight(bi, si),
                 stat::since_change(cli, st),
                 chk_status,
                 chk_result,

@@ -101,7 +101,8 @@ pub(crate) fn latest<'a>(
     out
 }
 
-fn date(us: u64) -> String {
+/// HAProxy's date of CLI answers (`06/Dec/2026:22:57:00.123`).
+pub(crate) fn date(us: u64) -> String {
     let mut v = Vec::new();
     crate::rules::write_date(&mut v, (us / 1000) as i64, 0, true);
     String::from_utf8_lossy(&v).into_owned()

@@ -6,7 +6,9 @@
 //! and [`WorkerSnapshot`] (what a worker reports of itself). Commands live in
 //! `commands`, `show info` in `info`, `set maxconn` in `maxconn`,
 //! `disable|enable|shutdown frontend` in `frontend`, `show errors` in `errors`,
-//! `show|get|set|add|del|clear map|acl` in `maps`, `show pools` in `pools`, `show stat` in `stat`, their
+//! `show|get|set|add|del|clear map|acl` in `maps`, `show pools` in `pools`, `show
+//! sess` and `shutdown session(s)` in `sess`, `show fd` in `fd`, `set server …
+//! addr|port` in `servers`, `show stat` in `stat`, their
 //! typed and JSON formats in `typed`, the Prometheus exporter (served by the
 //! workers, not the CLI) in `prometheus`, and the stats page's HTML and CSV (also
 //! served by the workers, see `proxy::http::statspage`) in `statspage`.
@@ -28,12 +30,15 @@
 
 mod commands;
 mod errors;
+mod fd;
 mod frontend;
 mod info;
 mod maps;
 mod maxconn;
 mod pools;
 pub mod prometheus;
+mod servers;
+mod sess;
 mod stat;
 pub mod statspage;
 mod typed;
@@ -106,6 +111,10 @@ pub struct Cli {
     /// Listening sockets of the process (frontends' binds and CLI sockets).
     pub listeners: usize,
     conns: AtomicUsize,
+    /// Serialises `add server` / `del server` (slot choice and checks).
+    dyn_servers: std::sync::Mutex<()>,
+    /// The CLI's listening sockets (`show fd`).
+    cli_fds: std::sync::Mutex<Vec<i32>>,
 }
 
 impl Cli {
@@ -123,13 +132,18 @@ impl Cli {
             version,
             listeners,
             conns: AtomicUsize::new(0),
+            dyn_servers: std::sync::Mutex::new(()),
+            cli_fds: std::sync::Mutex::new(Vec::new()),
         })
     }
 
     /// Send every worker the message `make` builds around a reply channel; collect
     /// the replies, waiting at most [`GATHER_WAIT`] in all (a late worker is left
     /// out).
-    fn ask_all<T: Send + 'static>(&self, make: impl Fn(mpsc::Sender<T>) -> Message) -> Vec<T> {
+    pub(crate) fn ask_all<T: Send + 'static>(
+        &self,
+        make: impl Fn(mpsc::Sender<T>) -> Message,
+    ) -> Vec<T> {
         let (tx, rx) = mpsc::channel();
         let asked = self
             .mailboxes
@@ -235,6 +249,17 @@ pub fn serve(
     level: CliLevel,
     timeout: Duration,
 ) -> io::Result<()> {
+    {
+        use std::os::fd::AsRawFd;
+        let fd = match &listener {
+            CliListener::Unix(l) => l.as_raw_fd(),
+            CliListener::Tcp(l) => l.as_raw_fd(),
+        };
+        cli.cli_fds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(fd);
+    }
     std::thread::Builder::new()
         .name("sluice-cli".into())
         .spawn(move || loop {

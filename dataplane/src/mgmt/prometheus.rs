@@ -474,9 +474,12 @@ pub fn render(sh: &Shared, snaps: &[WorkerSnapshot], version: &str) -> String {
     // Servers.
     let mut sk: Vec<(String, (usize, usize))> = Vec::new();
     for (bi, b) in cfg.backends.iter().enumerate() {
-        for (si, s) in b.servers.iter().enumerate() {
+        for si in 0..b.servers.len() {
+            if !sh.server_live(bi, si) {
+                continue;
+            }
             sk.push((
-                format!("{},server=\"{}\"", bk[bi].0, escape(&s.name)),
+                format!("{},server=\"{}\"", bk[bi].0, escape(sh.server_name(bi, si))),
                 (bi, si),
             ));
         }

@@ -346,6 +346,9 @@ pub(crate) fn rows(sh: &Shared, started: Instant, t: &WorkerStats, flt: Filter) 
         let (mut act, mut bck, mut cur, mut max) = (0u32, 0u32, 0u32, 0u32);
         for (si, s) in b.servers.iter().enumerate() {
             let st = &sh.servers[i][si];
+            if !st.is_live() {
+                continue;
+            }
             let c = &t.servers[i][si];
             let maint = st.maint.load(Ordering::Relaxed);
             let drain = st.drain.load(Ordering::Relaxed);
@@ -374,7 +377,7 @@ pub(crate) fn rows(sh: &Shared, started: Instant, t: &WorkerStats, flt: Filter) 
             };
             let mut r = Row::new();
             r.set("pxname", &b.name)
-                .set("svname", &s.name)
+                .set("svname", sh.server_name(i, si))
                 .set("qcur", st.queued.load(Ordering::Relaxed))
                 .set("scur", st.cur())
                 .set("smax", st.max_conns.load(Ordering::Relaxed))
@@ -409,11 +412,15 @@ pub(crate) fn rows(sh: &Shared, started: Instant, t: &WorkerStats, flt: Filter) 
                 .set("lastchg", since_change_at(started, st))
                 .set("pid", 1)
                 .set("iid", b.id)
-                .set("sid", s.id)
+                .set("sid", sh.server_id(i, si))
                 .set("type", 2)
                 .hrsp(c)
                 .set("lastsess", -1)
-                .set("addr", &s.addr_spec)
+                .set(
+                    "addr",
+                    st.addr_override()
+                        .map_or_else(|| s.addr_spec.clone(), |a| a.to_string()),
+                )
                 .set("mode", mode_name(b.mode))
                 .set("connect", c.connects)
                 .set("reuse", c.reuses)
@@ -445,7 +452,8 @@ pub(crate) fn rows(sh: &Shared, started: Instant, t: &WorkerStats, flt: Filter) 
         }
         let c = &t.backends[i];
         // HAProxy: a backend without servers (a stats-only listen) is UP.
-        let st = if sh.nbsrv(i) > 0 || b.servers.is_empty() {
+        let no_server = !(0..b.servers.len()).any(|s| sh.server_live(i, s));
+        let st = if sh.nbsrv(i) > 0 || no_server {
             "UP"
         } else {
             "DOWN"

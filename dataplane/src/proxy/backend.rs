@@ -70,6 +70,7 @@ pub enum AssignError {
 /// A request's claim on a server's `maxconn` slot.
 pub struct ServerSlot {
     pub server: usize,
+    backend: usize,
     state: Arc<ServerState>,
     queue: Arc<BackendQueue>,
 }
@@ -82,6 +83,7 @@ impl ServerSlot {
 
 impl Drop for ServerSlot {
     fn drop(&mut self) {
+        crate::proxy::sessions::note_released(self.backend, self.server);
         // Waiting requests get the slot directly (FIFO, maxconn never exceeded).
         if !self.queue.hand_over(self.server) {
             self.state.conn_release();
@@ -133,7 +135,11 @@ pub struct BackendRt<S> {
     views: RefCell<Vec<ServerView>>,
     queue: Arc<BackendQueue>,
     pools: Vec<RefCell<ServerPool<MaybeTls<S>>>>,
-    endpoints: Vec<Endpoint>,
+    /// Where each server is reached (the CLI's `set server … addr` changes it).
+    endpoints: RefCell<Vec<Endpoint>>,
+    /// Servers whose address the CLI changed: a connection released to their pool
+    /// is kept only if it goes to the current address.
+    moved: Vec<std::cell::Cell<bool>>,
     worker: usize,
     /// This worker's HTTP/2 server connections open to every session
     /// (`http-reuse aggressive|always`).
@@ -221,7 +227,8 @@ impl<S: Stream> BackendRt<S> {
                 .iter()
                 .map(|s| RefCell::new(ServerPool::new(pool_limits(s, shared.nbthread))))
                 .collect(),
-            endpoints,
+            endpoints: RefCell::new(endpoints),
+            moved: (0..n).map(|_| std::cell::Cell::new(false)).collect(),
             worker,
             h2_shared: Rc::default(),
             shared,
@@ -244,7 +251,8 @@ impl<S: Stream> BackendRt<S> {
         let cfg = self.config();
         let mut views = self.views.borrow_mut();
         views.clear();
-        for (i, s) in cfg.servers.iter().enumerate() {
+        let n = self.shared.balanced_servers(self.index);
+        for (i, s) in cfg.servers[..n].iter().enumerate() {
             let st = &self.shared.servers[self.index][i];
             views.push(ServerView {
                 weight: st.weight.load(Ordering::Relaxed),
@@ -280,6 +288,7 @@ impl<S: Stream> BackendRt<S> {
                 st.max_conns.fetch_max(cur + 1, Ordering::Relaxed);
                 return Some(ServerSlot {
                     server,
+                    backend: self.index,
                     state: st.clone(),
                     queue: self.queue.clone(),
                 });
@@ -291,6 +300,7 @@ impl<S: Stream> BackendRt<S> {
     fn granted_slot(&self, server: usize) -> ServerSlot {
         ServerSlot {
             server,
+            backend: self.index,
             state: self.server_state(server).clone(),
             queue: self.queue.clone(),
         }
@@ -421,6 +431,7 @@ impl<S: Stream> BackendRt<S> {
                 }
             };
             let server = sl.server;
+            crate::proxy::sessions::note_server(self.index, server);
             let sni = sni_for(server);
             let skey = sni_key(sni.as_deref());
             let done = |slot, stream, reused, taken_over| Established {
@@ -475,8 +486,7 @@ impl<S: Stream> BackendRt<S> {
         server: usize,
         sni: Option<&str>,
     ) -> io::Result<MaybeTls<S>> {
-        let ep = &self.endpoints[server];
-        let mut stream = driver.connect(ep, None)?;
+        let mut stream = driver.connect(&self.endpoints.borrow()[server], None)?;
         let limit = self.config().timeouts.connect;
         match runtime::timeout(limit, poll_fn(|cx| stream.poll_connect(cx))).await {
             Ok(Ok(())) => {
@@ -556,10 +566,41 @@ impl<S: Stream> BackendRt<S> {
         }
     }
 
+    /// `set server … addr|port`, `add server`: new connections to `server` go to
+    /// `addr`; its idle connections (to the old address) are closed, and
+    /// connections in use are closed when released instead of going back to the
+    /// pool. Without an address (`del server`), only the idle connections close.
+    pub fn set_addr(&self, server: usize, addr: Option<std::net::SocketAddr>) {
+        if server >= self.pools.len() {
+            return;
+        }
+        if let Some(addr) = addr {
+            self.endpoints.borrow_mut()[server] = Endpoint::Tcp(addr);
+            self.moved[server].set(true);
+        }
+        self.pools[server].borrow_mut().clear();
+        self.publish_idle(server);
+        self.h2_shared.close_idle_of(self.index, server);
+    }
+
+    /// Whether a connection to `server` goes where the server is now.
+    fn at_current_addr(&self, server: usize, c: &MaybeTls<S>) -> bool {
+        if !self.moved[server].get() {
+            return true;
+        }
+        match &self.endpoints.borrow()[server] {
+            Endpoint::Tcp(a) => c.peer_addr() == Some(*a),
+            _ => true,
+        }
+    }
+
     /// Offer a connection for reuse (it must be at a message boundary and hold no
     /// pending input); the pool may refuse it (then it is closed).
     pub fn put_idle(&self, server: usize, r: Release<MaybeTls<S>>) -> PutOutcome {
-        if self.config().http_reuse == HttpReuse::Never || self.shared.is_stopping() {
+        if self.config().http_reuse == HttpReuse::Never
+            || self.shared.is_stopping()
+            || !self.at_current_addr(server, &r.conn)
+        {
             return PutOutcome::Refused;
         }
         let out = self.pools[server].borrow_mut().put(r, clock::now_ms());

@@ -46,10 +46,10 @@ pub fn start_checks<D: Driver>(w: &Rc<Worker<D>>) {
     }
 }
 
-fn check_endpoint(s: &Server) -> Endpoint {
+fn check_endpoint(s: &Server, moved: Option<std::net::SocketAddr>) -> Endpoint {
     match &s.addr {
         Address::Tcp(a) => {
-            let mut a = *a;
+            let mut a = moved.unwrap_or(*a);
             if let Some(ip) = s.check_addr {
                 a.set_ip(ip);
             }
@@ -66,7 +66,7 @@ async fn check_loop<D: Driver>(w: Rc<Worker<D>>, be: usize, srv: usize) {
     let cfg = &w.shared.config.backends[be];
     let s = &cfg.servers[srv];
     let state = w.shared.servers[be][srv].clone();
-    let ep = check_endpoint(s);
+    let mut ep = check_endpoint(s, state.addr_override());
     let timeout = cfg
         .timeouts
         .check
@@ -80,6 +80,14 @@ async fn check_loop<D: Driver>(w: Rc<Worker<D>>, be: usize, srv: usize) {
     loop {
         if w.shared.is_stopping() {
             return;
+        }
+        if !state.is_live() {
+            // `del server`: no more checks (a deleted server never comes back).
+            return;
+        }
+        if let Some(a) = state.addr_override() {
+            // `set server … addr`: checks follow the server.
+            ep = check_endpoint(s, Some(a));
         }
         let started = clock::precise_us();
         let tls = if s.check_ssl {

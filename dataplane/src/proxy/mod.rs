@@ -20,6 +20,7 @@ pub mod latency;
 pub mod log;
 pub mod pool;
 pub mod queue;
+pub mod sessions;
 pub mod shared;
 pub mod stats;
 pub mod takeover;
@@ -46,6 +47,11 @@ use shared::FeState;
 pub use shared::Shared;
 use stats::WorkerStats;
 
+/// What [`Message::Sessions`] runs on a worker: its id and its live sessions.
+pub type SessionsFn = Box<dyn FnOnce(usize, &sessions::Sessions) + Send>;
+/// What [`Message::Fds`] runs on a worker: its id and its driver's descriptors.
+pub type FdsFn = Box<dyn FnOnce(usize, Option<Vec<crate::io::FdInfo>>) + Send>;
+
 /// A message to a worker from another thread.
 pub enum Message {
     /// Stop accepting; finish in-flight sessions; exit when idle.
@@ -60,6 +66,21 @@ pub enum Message {
     /// `clear counters all`: zero the worker's traffic counters (not its gauges),
     /// then run the closure (the CLI waits for it).
     ClearCounters(Box<dyn FnOnce() + Send>),
+    /// Run a closure on the worker's live sessions (`show sess`, `shutdown
+    /// session(s)`), with the worker's id.
+    Sessions(SessionsFn),
+    /// `set server … addr|port`, `add server`: connect to `server` of `backend` at
+    /// `addr` from now on; with or without an address (`del server`), drop its idle
+    /// connections.
+    ServerAddr {
+        backend: usize,
+        server: usize,
+        addr: Option<std::net::SocketAddr>,
+        done: Box<dyn FnOnce() + Send>,
+    },
+    /// `show fd`: the descriptors the worker's driver owns (`None` in poll mode),
+    /// with the worker's id.
+    Fds(FdsFn),
     /// A frontend's administrative state changed: the accept loops re-read it.
     WakeAcceptLoops,
     /// A change to a map or ACL file: apply it to the worker's pattern store and,
@@ -109,6 +130,8 @@ pub struct Worker<D: Driver> {
     pub stop_waiters: Rc<StopWaiters>,
     /// Sessions open on this worker.
     pub sessions: Cell<usize>,
+    /// The live sessions themselves (`show sess`).
+    pub live: Rc<sessions::Sessions>,
     /// The worker to ask first for an idle connection next time (takeover).
     pub next_takeover: Cell<usize>,
     pub last_request_error: RefCell<Option<CapturedError>>,
@@ -169,6 +192,7 @@ impl<D: Driver> Worker<D> {
             accept_waiters: RefCell::new(Vec::new()),
             stop_waiters: Rc::new(StopWaiters::default()),
             sessions: Cell::new(0),
+            live: Rc::default(),
             next_takeover: Cell::new(0),
             last_request_error: RefCell::new(None),
             last_response_error: RefCell::new(None),
@@ -397,7 +421,8 @@ async fn accept_loop<D: Driver>(w: Rc<Worker<D>>, fe: usize, bind: usize, listen
         });
         let w2 = w.clone();
         let tls = tls.clone();
-        runtime::spawn(async move {
+        let peer = stream.peer_addr();
+        runtime::spawn(w.live.track(fe, bind, peer, async move {
             let _guard = guard;
             let (stream, info) = match tls {
                 None => (MaybeTls::Plain(stream), None),
@@ -440,7 +465,7 @@ async fn accept_loop<D: Driver>(w: Rc<Worker<D>>, fe: usize, bind: usize, listen
             if let Some(id) = trace_id {
                 trace::closed(id, &w2.shared.config.frontends[fe].name);
             }
-        });
+        }));
     }
 }
 
@@ -556,6 +581,19 @@ pub fn run_worker<D: Driver>(
                     Message::WakeAcceptLoops => w.wake_accept_loops(),
                     Message::Pattern(up, reply) => {
                         crate::maps::deliver(up, reply, clock::now_ms());
+                    }
+                    Message::Sessions(f) => f(id, &w.live),
+                    Message::Fds(f) => f(id, driver.fds()),
+                    Message::ServerAddr {
+                        backend,
+                        server,
+                        addr,
+                        done,
+                    } => {
+                        if let Some(b) = w.backends.get(backend) {
+                            b.set_addr(server, addr);
+                        }
+                        done();
                     }
                     Message::ClearCounters(done) => {
                         w.stats.borrow_mut().clear();

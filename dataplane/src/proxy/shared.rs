@@ -1,14 +1,19 @@
 //! State shared by all workers: the configuration, each server's operational state,
 //! and the connection counts that `maxconn` limits need across cores.
 //!
-//! Owns: [`Shared`], [`ServerState`], [`ProxyCounts`]. Invariants:
+//! Owns: [`Shared`], [`ServerState`], [`ProxyCounts`], and the spare server slots
+//! of dynamic servers (`add server` / `del server`): each backend whose balance
+//! algorithm is dynamic gets [`SPARE_SERVERS`] extra servers at the end of its list,
+//! built before the workers start, not live (and in maintenance) until the CLI
+//! fills one. Readers skip servers that are not live ([`ServerState::is_live`]) and
+//! name servers with [`Shared::server_name`]. Invariants:
 //! - only atomics are touched on the request path (no lock);
 //! - a server's health is written by its health checker alone, its admin state by
 //!   the operator (CLI) alone; readers combine them in [`ServerState::usable`];
 //! - per-request statistics are per worker (see `stats`), not here.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use appliance_config::Config;
 
@@ -41,6 +46,20 @@ pub struct ServerState {
     /// Idle connections each worker keeps for this server (published by the
     /// worker after each pool change): where a takeover may find one.
     pub idle_by_worker: Box<[AtomicU32]>,
+    /// The address set by the CLI (`set server … addr|port`), `None` while the
+    /// configuration's holds. Read by the CLI and the health checker, never on the
+    /// request path (workers keep their own copy, updated through the mailbox).
+    pub addr: Mutex<Option<std::net::SocketAddr>>,
+    /// Whether the server exists: configured servers until `del server`, spare
+    /// slots once `add server` filled them.
+    pub live: AtomicBool,
+    /// The name `add server` gave a spare slot (set once: a slot is only re-used
+    /// by a server of the same name).
+    pub dyn_name: OnceLock<String>,
+    /// The id of a dynamic server (0 for configured ones).
+    pub dyn_id: AtomicU32,
+    /// The weight `add server` gave a dynamic server (its initial weight).
+    pub dyn_weight: AtomicU32,
 }
 
 /// The last health-check outcome of a server.
@@ -66,6 +85,11 @@ impl ServerState {
             last_change: AtomicU64::new(0),
             last_check: Mutex::new(CheckResult::default()),
             idle_by_worker: (0..workers.max(1)).map(|_| AtomicU32::new(0)).collect(),
+            addr: Mutex::new(None),
+            live: AtomicBool::new(true),
+            dyn_name: OnceLock::new(),
+            dyn_id: AtomicU32::new(0),
+            dyn_weight: AtomicU32::new(0),
         }
     }
 
@@ -110,6 +134,16 @@ impl ServerState {
                 .store(crate::mgmt::wall_us() / 1_000_000, Ordering::Relaxed);
         }
         changed
+    }
+
+    /// Whether the server exists (see [`ServerState::live`]).
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// The address set by the CLI, if any.
+    pub fn addr_override(&self) -> Option<std::net::SocketAddr> {
+        *self.addr.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// `clear counters`: forget the highest values (HAProxy sets them to 0).
@@ -214,6 +248,34 @@ impl ProxyCounts {
     }
 }
 
+/// Spare server slots per backend with a dynamic balance algorithm (`add server`).
+pub const SPARE_SERVERS: usize = 16;
+
+/// Whether `add server` may add to a backend: its balance algorithm must take
+/// servers at run time (HAProxy's dynamic algorithms: not `static-rr`, not
+/// map-based hashing).
+pub fn dynamic_capable(b: &appliance_config::Backend) -> bool {
+    use appliance_config::{Balance as B, HashType as H};
+    match b.balance {
+        B::StaticRr => false,
+        B::RoundRobin | B::LeastConn | B::First | B::Random(_) => true,
+        _ => b.hash_type == H::Consistent,
+    }
+}
+
+/// The configuration of an unfilled spare slot.
+fn spare_template() -> appliance_config::Server {
+    let loaded = appliance_config::load_str(
+        "spare",
+        "backend spare\n    server spare 127.0.0.1:1 disabled\n",
+    )
+    .expect("the spare server template parses");
+    let mut s = loaded.config.backends[0].servers[0].clone();
+    s.name = String::new();
+    s.addr_spec = String::new();
+    s
+}
+
 /// Everything the workers share.
 #[derive(Debug)]
 pub struct Shared {
@@ -253,6 +315,11 @@ pub struct Shared {
     /// uptime) and the wall clock then, in seconds since the epoch.
     pub started: std::time::Instant,
     pub started_wall: u64,
+    /// Configured servers per backend (the spare slots follow them).
+    pub static_servers: Vec<usize>,
+    /// Per backend: how many spare slots were ever filled (they are filled in
+    /// order), so the balancer looks at `static_servers + used_spares` servers only.
+    pub used_spares: Vec<std::sync::atomic::AtomicUsize>,
 }
 
 impl Shared {
@@ -268,7 +335,16 @@ impl Shared {
         debug: bool,
         tls: crate::tls::TlsContexts,
     ) -> Arc<Shared> {
-        let servers = config
+        let mut config = config;
+        let static_servers: Vec<usize> = config.backends.iter().map(|b| b.servers.len()).collect();
+        if config.backends.iter().any(dynamic_capable) {
+            let spare = spare_template();
+            for b in config.backends.iter_mut().filter(|b| dynamic_capable(b)) {
+                b.servers
+                    .extend(std::iter::repeat_n(spare.clone(), SPARE_SERVERS));
+            }
+        }
+        let servers: Vec<Vec<Arc<ServerState>>> = config
             .backends
             .iter()
             .map(|b| {
@@ -277,6 +353,7 @@ impl Shared {
                     .map(|s| {
                         let st = ServerState::new(s.weight, s.disabled, nbthread);
                         st.maxconn.store(s.maxconn, Ordering::Relaxed);
+                        st.live.store(!s.name.is_empty(), Ordering::Relaxed);
                         Arc::new(st)
                     })
                     .collect()
@@ -323,6 +400,11 @@ impl Shared {
             peers: std::sync::OnceLock::new(),
             started: std::time::Instant::now(),
             started_wall: crate::mgmt::wall_us() / 1_000_000,
+            used_spares: static_servers
+                .iter()
+                .map(|_| std::sync::atomic::AtomicUsize::new(0))
+                .collect(),
+            static_servers,
         })
     }
 
@@ -333,7 +415,80 @@ impl Shared {
             .map_or(0, |s| s.iter().filter(|s| s.usable()).count())
     }
 
+    /// The name of server `s` of backend `b` (a dynamic server's own).
+    pub fn server_name(&self, b: usize, s: usize) -> &str {
+        match self.servers[b][s].dyn_name.get() {
+            Some(n) => n,
+            None => &self.config.backends[b].servers[s].name,
+        }
+    }
+
+    /// The initial weight of server `s` of backend `b` (configured, or given to
+    /// `add server`).
+    pub fn initial_weight(&self, b: usize, s: usize) -> u32 {
+        let st = &self.servers[b][s];
+        match st.dyn_name.get() {
+            Some(_) => st.dyn_weight.load(Ordering::Relaxed),
+            None => self.config.backends[b].servers[s].weight,
+        }
+    }
+
+    /// The id of server `s` of backend `b` (`sid`).
+    pub fn server_id(&self, b: usize, s: usize) -> u32 {
+        match self.servers[b][s].dyn_id.load(Ordering::Relaxed) {
+            0 => self.config.backends[b].servers[s].id,
+            id => id,
+        }
+    }
+
+    /// How many servers of backend `b` the balancer considers: the configured ones
+    /// and the spare slots filled so far.
+    pub fn balanced_servers(&self, b: usize) -> usize {
+        (self.static_servers[b] + self.used_spares[b].load(Ordering::Acquire))
+            .min(self.servers[b].len())
+    }
+
+    /// Whether server `s` of backend `b` exists (see [`ServerState::live`]).
+    pub fn server_live(&self, b: usize, s: usize) -> bool {
+        self.servers[b][s].is_live()
+    }
+
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(cfg: &str) -> Arc<Shared> {
+        let cfg = appliance_config::load_str("t.cfg", cfg).unwrap().config;
+        Shared::new(cfg, 100, 2, false)
+    }
+
+    #[test]
+    fn dynamic_backends_get_spare_slots_that_are_not_live() {
+        let sh = shared(
+            "backend rr\n server a 127.0.0.1:1\n\
+             backend st\n balance static-rr\n server a 127.0.0.1:1\n\
+             backend src\n balance source\n server a 127.0.0.1:1\n\
+             backend cons\n balance source\n hash-type consistent\n server a 127.0.0.1:1\n",
+        );
+        let lens: Vec<usize> = sh.config.backends.iter().map(|b| b.servers.len()).collect();
+        assert_eq!(lens, [1 + SPARE_SERVERS, 1, 1, 1 + SPARE_SERVERS]);
+        assert_eq!(sh.static_servers, [1, 1, 1, 1]);
+        assert!(sh.server_live(0, 0));
+        for s in 1..=SPARE_SERVERS {
+            assert!(!sh.server_live(0, s));
+            assert!(!sh.servers[0][s].usable(), "a spare slot is never picked");
+        }
+        assert_eq!(sh.server_name(0, 0), "a");
+        assert_eq!(sh.balanced_servers(0), 1);
+        sh.servers[0][1].dyn_name.set("new".into()).unwrap();
+        sh.servers[0][1].dyn_id.store(7, Ordering::Relaxed);
+        sh.used_spares[0].store(1, Ordering::Relaxed);
+        assert_eq!((sh.server_name(0, 1), sh.server_id(0, 1)), ("new", 7));
+        assert_eq!(sh.balanced_servers(0), 2);
     }
 }

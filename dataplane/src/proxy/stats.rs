@@ -330,6 +330,7 @@ pub fn servers_conn(
     threads: usize,
     views: &[&[Vec<ConnRow>]],
     served: impl Fn(usize, usize) -> u32,
+    name: impl Fn(usize, usize) -> Option<(String, u32)>,
 ) -> String {
     let mut out = servers_conn_header(threads);
     out.push('\n');
@@ -338,7 +339,13 @@ pub fn servers_conn(
             continue;
         }
         for s in 0..be.servers.len() {
+            // `name`: a live server's name and id (dynamic servers have their own).
+            let Some((sname, sid)) = name(b, s) else {
+                continue;
+            };
             let mut row = ConnRow::for_server(be, s, threads);
+            row.server = sname;
+            row.server_id = sid;
             for v in views {
                 if let Some(r) = v.get(b).and_then(|rows| rows.get(s)) {
                     row.merge(r);
@@ -468,7 +475,11 @@ mod tests {
             vec![row(1, 0, 0, 0)],
         ];
         let views = [w0.as_slice(), w1.as_slice()];
-        let all = servers_conn(&cfg, None, 2, &views, |b, s| (10 * b + s) as u32);
+        let name = |b: usize, s: usize| {
+            let srv = &cfg.backends[b].servers[s];
+            Some((srv.name.clone(), srv.id))
+        };
+        let all = servers_conn(&cfg, None, 2, &views, |b, s| (10 * b + s) as u32, name);
         let lines: Vec<&str> = all.lines().collect();
         assert_eq!(
             lines,
@@ -481,7 +492,7 @@ mod tests {
             ]
         );
         // One backend only; a worker that did not answer is absent from the sums.
-        let one = servers_conn(&cfg, Some("web"), 2, &views[1..], |_, _| 0);
+        let one = servers_conn(&cfg, Some("web"), 2, &views[1..], |_, _| 0, name);
         assert_eq!(
             one.lines().skip(1).collect::<Vec<_>>(),
             [

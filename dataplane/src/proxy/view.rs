@@ -113,7 +113,7 @@ impl TxnView for View<'_> {
             NameKind::Backend => self.be.map(|b| cfg.backends[b].name.as_str()),
             NameKind::Server => {
                 let b = self.be?;
-                self.srv.map(|s| cfg.backends[b].servers[s].name.as_str())
+                self.srv.map(|s| self.shared.server_name(b, s))
             }
         }
     }
@@ -184,7 +184,7 @@ impl FormatContext for Ctx<'_> {
                 None => text(out, cfg.frontends[self.view.fe].name.as_bytes()),
             },
             LogVar::Server => match (self.view.be, self.view.srv) {
-                (Some(b), Some(s)) => text(out, cfg.backends[b].servers[s].name.as_bytes()),
+                (Some(b), Some(s)) => text(out, self.view.shared.server_name(b, s).as_bytes()),
                 _ => text(out, b"<NOSRV>"),
             },
             LogVar::Status => match t.status {
