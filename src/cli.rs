@@ -25,6 +25,9 @@ pub struct Options {
     pub pidfile: Option<PathBuf>,
     /// `-sf PID…`: ask these processes to finish (SIGUSR1) once we listen.
     pub soft_stop: Vec<i32>,
+    /// `-x SOCKET`: take the listening sockets of the process serving this stats
+    /// socket (`expose-fd listeners`) instead of binding new ones.
+    pub listeners_from: Option<PathBuf>,
     /// `-st PID…`: terminate these processes (SIGTERM) once we listen.
     pub hard_stop: Vec<i32>,
     /// `-v`, `-vv`.
@@ -52,6 +55,7 @@ Usage : sluice [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -n <maxconn> ] [ -N <maxpconn>
         -cc check condition : evaluate a condition and exit
         -q quiet mode : don't display messages
         -sf/-st [pid ]* finishes/terminates old pids.
+        -x <unix_socket> get listening sockets from a unix socket
         -dM, -dI, -dW are accepted for compatibility and have no effect.
 With no -f, sluice runs its embedded demo configuration (see README.md).";
 
@@ -86,6 +90,7 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
             "-db" => o.foreground = true,
             "-D" => o.daemon = true,
             "-p" => o.pidfile = Some(PathBuf::from(value("-p")?)),
+            "-x" => o.listeners_from = Some(PathBuf::from(value("-x")?)),
             "-q" => o.quiet = true,
             "-v" => o.version = o.version.max(1),
             "-vv" => o.version = 2,

@@ -140,6 +140,20 @@ fn main() {
         );
         exit(1);
     }
+    let inherited = match &opts.listeners_from {
+        Some(path) => match os::fetch_listeners(path) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!(
+                    "[ALERT]    ({}) : -x {}: cannot get the listening sockets: {e}",
+                    std::process::id(),
+                    path.display()
+                );
+                exit(1);
+            }
+        },
+        None => Vec::new(),
+    };
     let code = workers::run(
         config,
         tls,
@@ -149,6 +163,7 @@ fn main() {
             hard_stop: opts.hard_stop,
             quiet: opts.quiet,
             daemon,
+            inherited,
         },
     );
     exit(code);

@@ -267,3 +267,39 @@ pub fn inherited_cli_listener(fd: i32) -> io::Result<dataplane::mgmt::CliListene
         dataplane::mgmt::CliListener::Tcp(owned.into())
     })
 }
+
+/// `sluice -x SOCKET`: asks the process serving stats socket `path` (declared with
+/// `level admin expose-fd listeners`) for its listening sockets (`_getsocks`).
+/// Returns each socket's address with a descriptor this process owns.
+pub fn fetch_listeners(
+    path: &std::path::Path,
+) -> io::Result<Vec<(std::net::SocketAddr, std::os::fd::OwnedFd)>> {
+    use sendfd::RecvWithFd;
+    use std::io::Write;
+    use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+    let mut s = std::os::unix::net::UnixStream::connect(path)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    s.write_all(b"_getsocks\n")?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut fds = [-1 as RawFd; 253];
+    let (n, nfds) = s.recv_with_fd(&mut buf, &mut fds)?;
+    // SAFETY: the kernel installed these `nfds` descriptors in this process for
+    // this message (SCM_RIGHTS); nothing else owns them, and each OwnedFd closes
+    // its own exactly once.
+    let owned: Vec<OwnedFd> = fds[..nfds]
+        .iter()
+        .map(|&fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        .collect();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    let addrs = dataplane::mgmt::getsocks::parse(&text)
+        .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?;
+    if addrs.len() != owned.len() {
+        return Err(io::Error::other(format!(
+            "{}: {} addresses but {} descriptors received",
+            path.display(),
+            addrs.len(),
+            owned.len()
+        )));
+    }
+    Ok(addrs.into_iter().zip(owned).collect())
+}

@@ -43,7 +43,23 @@ struct Planned {
     location: String,
 }
 
-fn plan_listeners(cfg: &Config, maxconn: u32) -> Result<Vec<Planned>, String> {
+/// Listening sockets shared by every worker and handed to a successor process
+/// (`expose-fd listeners`): one process-wide socket per TCP bind, taken from the
+/// predecessor (`-x`) when it had the same address, else bound here.
+struct ExportedListeners {
+    /// Bind TCP listeners in the process (not per worker).
+    enabled: bool,
+    /// Sockets received with `-x`, by address; what no bind takes is closed.
+    inherited: Vec<(std::net::SocketAddr, std::os::fd::OwnedFd)>,
+    /// What `_getsocks` hands out (kept open for the process's life).
+    exports: Vec<(std::net::SocketAddr, i32)>,
+}
+
+fn plan_listeners(
+    cfg: &Config,
+    maxconn: u32,
+    shared: &mut ExportedListeners,
+) -> Result<Vec<Planned>, String> {
     let mut out = Vec::new();
     for (fi, fe) in cfg.frontends.iter().enumerate() {
         if fe.disabled {
@@ -68,16 +84,18 @@ fn plan_listeners(cfg: &Config, maxconn: u32) -> Result<Vec<Planned>, String> {
                 )
             };
             let (ep, shared_fd) = match &b.addr {
+                Address::Tcp(a) if shared.enabled => {
+                    let fd = match shared.inherited.iter().position(|(x, _)| x == a) {
+                        Some(i) => shared.inherited.swap_remove(i).1,
+                        None => fallback_epoll::bind_tcp_listener(*a, &opts).map_err(bind_err)?,
+                    };
+                    let fd = fd.into_raw_fd();
+                    shared.exports.push((*a, fd));
+                    (Endpoint::Tcp(*a), Some(fd))
+                }
                 Address::Tcp(a) => (Endpoint::Tcp(*a), None),
                 Address::Unix(p) => {
-                    if p.exists() {
-                        // A stale socket file from a previous run: replace it only if
-                        // nobody listens on it.
-                        if std::os::unix::net::UnixStream::connect(p).is_err() {
-                            let _ = std::fs::remove_file(p);
-                        }
-                    }
-                    let l = UnixListener::bind(p).map_err(bind_err)?;
+                    let l = bind_unix_replacing(p).map_err(bind_err)?;
                     (Endpoint::Unix(p.clone()), Some(l.into_raw_fd()))
                 }
                 Address::Abstract(n) => {
@@ -103,11 +121,28 @@ fn plan_listeners(cfg: &Config, maxconn: u32) -> Result<Vec<Planned>, String> {
     Ok(out)
 }
 
+/// Binds a UNIX socket at `p` the way HAProxy does on reload: at a temporary name
+/// first, then renamed over `p`, so a process still listening at `p` (the one a
+/// reload replaces) keeps its socket while new clients reach the new one, and
+/// `p` never disappears in between.
+fn bind_unix_replacing(p: &std::path::Path) -> std::io::Result<UnixListener> {
+    let mut tmp = p.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let l = UnixListener::bind(&tmp)?;
+    if let Err(e) = std::fs::rename(&tmp, p) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(l)
+}
+
 /// Bind the `stats socket` lines (before the workers start: a failure stops the
 /// start-up like a frontend's bind would).
 fn bind_cli_sockets(
     cfg: &Config,
-) -> Result<Vec<(CliListener, appliance_config::CliLevel)>, String> {
+) -> Result<Vec<(CliListener, appliance_config::CliLevel, bool)>, String> {
     use std::os::unix::fs::PermissionsExt;
     let mut out = Vec::new();
     for s in &cfg.global.stats_sockets {
@@ -120,10 +155,7 @@ fn bind_cli_sockets(
         let l = match &s.addr {
             Address::Tcp(a) => CliListener::Tcp(std::net::TcpListener::bind(a).map_err(err)?),
             Address::Unix(p) => {
-                if p.exists() && std::os::unix::net::UnixStream::connect(p).is_err() {
-                    let _ = std::fs::remove_file(p);
-                }
-                let l = UnixListener::bind(p).map_err(err)?;
+                let l = bind_unix_replacing(p).map_err(err)?;
                 if let Some(mode) = s.mode {
                     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
                         .map_err(err)?;
@@ -138,7 +170,7 @@ fn bind_cli_sockets(
             }
             Address::Fd(n) => os::inherited_cli_listener(*n).map_err(err)?,
         };
-        out.push((l, s.level));
+        out.push((l, s.level, s.expose_fd));
     }
     Ok(out)
 }
@@ -152,6 +184,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// In daemon mode: told once everything listens, so the launcher exits 0.
     pub daemon: Option<os::Daemon>,
+    /// `-x`: listening sockets received from the previous process.
+    pub inherited: Vec<(std::net::SocketAddr, std::os::fd::OwnedFd)>,
 }
 
 /// Build (load and check) every TLS context of `config`: print warnings unless
@@ -220,7 +254,17 @@ pub fn run(config: Config, tls: TlsContexts, ro: RunOptions) -> i32 {
     let derived = ((nofile.saturating_sub(100)) / 2).clamp(64, 1_000_000) as u32;
     let maxconn = config.global.maxconn.unwrap_or(derived);
     let thread_cpus = config.global.thread_cpus(nbthread as u32);
-    let plan = match plan_listeners(&config, maxconn) {
+    // Process-wide TCP listeners when they are to be passed on (or were received):
+    // the same sockets then live from one process to the next. Not in poll mode,
+    // whose listeners are not kernel sockets.
+    let mut shared_listeners = ExportedListeners {
+        enabled: poll.is_none()
+            && (config.global.stats_sockets.iter().any(|s| s.expose_fd)
+                || !ro.inherited.is_empty()),
+        inherited: ro.inherited,
+        exports: Vec::new(),
+    };
+    let plan = match plan_listeners(&config, maxconn, &mut shared_listeners) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("[ALERT]    ({}) : {e}", std::process::id());
@@ -355,8 +399,9 @@ pub fn run(config: Config, tls: TlsContexts, ro: RunOptions) -> i32 {
             env!("CARGO_PKG_VERSION").to_string(),
             listener_count,
         );
-        for (l, level) in cli_sockets {
-            if let Err(e) = dataplane::mgmt::serve(cli.clone(), l, level, cli_timeout) {
+        cli.set_exports(shared_listeners.exports.clone());
+        for (l, level, expose_fd) in cli_sockets {
+            if let Err(e) = dataplane::mgmt::serve(cli.clone(), l, level, cli_timeout, expose_fd) {
                 eprintln!(
                     "[ALERT]    ({}) : cannot start the CLI: {e}",
                     std::process::id()

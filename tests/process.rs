@@ -611,3 +611,88 @@ fn frontend_maxconn_delays_the_third_connection() {
 fn maxconn_holds_across_worker_threads() {
     extra_connections_wait_for_a_slot("    nbthread 2\n    maxconn 2\n", "", 1);
 }
+
+/// `-x`: B takes A's listening sockets through A's stats socket (`level admin
+/// expose-fd listeners`), HAProxy's seamless reload: one socket throughout (the
+/// same inode before and after, shared by all workers), and no request across
+/// the switch fails — not even the one racing A's close, since nothing closes.
+#[test]
+fn x_takes_the_listening_sockets_over_the_stats_socket() {
+    let o = Origin::start("s1");
+    let fe = free_port();
+    let sock = std::env::temp_dir().join(format!("sluice-x-{}-{fe}.sock", std::process::id()));
+    let user_sock =
+        std::env::temp_dir().join(format!("sluice-xu-{}-{fe}.sock", std::process::id()));
+    let global = format!(
+        "    nbthread 2\n    stats socket {} level admin expose-fd listeners\n    stats socket {} level admin\n",
+        sock.display(),
+        user_sock.display()
+    );
+    let mut a = Proxy::start(&config(fe, &o, "A", &global));
+    let apid = a.pid();
+    let before = listening_inodes(fe);
+    assert_eq!(
+        before.len(),
+        1,
+        "one process-wide socket for both workers: {before:?}"
+    );
+    assert_eq!(try_get(fe, "/before").unwrap().header("x-proxy"), Some("A"));
+    // A socket without expose-fd does not hand out listeners.
+    assert!(
+        common::cli(&user_sock, "_getsocks\n").contains("Permission denied"),
+        "_getsocks on a socket without expose-fd"
+    );
+
+    let b = Proxy::start_with(
+        &config(fe, &o, "B", &global),
+        &["-x", &sock.display().to_string(), "-sf", &apid.to_string()],
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let answers = requests_across(fe, Duration::from_secs(8), |done| {
+        done.iter()
+            .filter(|r| matches!(r, Ok(t) if t == "B"))
+            .count()
+            >= 20
+            && !alive(apid)
+    });
+    let failed: Vec<_> = answers.iter().filter(|r| r.is_err()).collect();
+    assert!(
+        failed.is_empty(),
+        "requests failed across the switch: {failed:?} (of {})\nB output:\n{}",
+        answers.len(),
+        b.output()
+    );
+    assert!(
+        answers.iter().any(|r| matches!(r, Ok(t) if t == "B")),
+        "B never answered: {answers:?}\nB output:\n{}",
+        b.output()
+    );
+    let st = a
+        .wait_exit(Duration::from_secs(5))
+        .expect("A exits after -sf");
+    assert!(st.success(), "A exit status {st}");
+    assert_eq!(listening_inodes(fe), before, "B listens on A's very socket");
+    assert!(listens(b.pid(), fe));
+    // B's own stats socket replaced A's path: B can pass the sockets on again.
+    let c = Proxy::start_with(
+        &config(fe, &o, "C", &global),
+        &[
+            "-x",
+            &sock.display().to_string(),
+            "-sf",
+            &b.pid().to_string(),
+        ],
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(wait_until(Duration::from_secs(5), || {
+        try_get(fe, "/c")
+            .map(|r| r.header("x-proxy") == Some("C"))
+            .unwrap_or(false)
+    }));
+    assert_eq!(listening_inodes(fe), before);
+    drop(c);
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(&user_sock);
+}

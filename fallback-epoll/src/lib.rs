@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use dataplane::io::{Driver, DriverCounters, Endpoint, ListenOptions, Notify};
 
-pub use listener::EpollListener;
+pub use listener::{bind_tcp_listener, EpollListener};
 pub use stream::EpollStream;
 
 use reactor::Reactor;

@@ -83,6 +83,13 @@ fn as_borrowed(fd: &OwnedFd) -> BorrowedFd<'_> {
     fd.as_fd()
 }
 
+/// A listening TCP socket bound to `addr` with `opts`, outside any worker: the
+/// process-wide socket every worker adopts (by `Endpoint::Fd`) when listeners are
+/// exported to a successor process (`stats socket … expose-fd listeners`).
+pub fn bind_tcp_listener(addr: SocketAddr, opts: &ListenOptions) -> io::Result<OwnedFd> {
+    listen_tcp(addr, opts)
+}
+
 fn listen_tcp(addr: SocketAddr, opts: &ListenOptions) -> io::Result<OwnedFd> {
     let domain = if addr.is_ipv4() {
         libc::AF_INET

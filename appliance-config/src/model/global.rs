@@ -210,7 +210,8 @@ pub struct StatsSocket {
     pub mode: Option<u32>,
     /// `level`.
     pub level: CliLevel,
-    /// `expose-fd listeners` (accepted; listener passing is not implemented yet).
+    /// `expose-fd listeners`: `_getsocks` hands the listening sockets to a
+    /// successor started with `sluice -x <socket>`.
     pub expose_fd: bool,
     /// Where the line is.
     pub location: Location,

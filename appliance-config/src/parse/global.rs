@@ -405,11 +405,6 @@ fn stats_kw(ctx: &mut Ctx<'_>, ln: &Ln<'_>) -> R {
                             ));
                         }
                         sock.expose_fd = true;
-                        ctx.warn(
-                            Some(&ln.loc),
-                            "'stats socket ... expose-fd listeners': passing listeners to a new \
-                             process is not implemented yet; reloads (-sf) re-bind instead",
-                        );
                     }
                     other => {
                         return Err(ln.err(

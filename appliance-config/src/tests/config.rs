@@ -512,13 +512,13 @@ fn global_stats_socket() {
     assert_eq!(g.stats_sockets[2].level, CliLevel::Admin);
     assert_eq!(g.stats_timeout, Some(Duration::from_secs(30)));
     assert!(l.diagnostics.is_empty());
-    // expose-fd is accepted with a warning.
+    // expose-fd listeners: no warning any more (listeners are passed with -x).
     let l = load("global\n  stats socket /run/a.sock expose-fd listeners\n");
     assert!(l.config.global.stats_sockets[0].expose_fd);
     assert!(
-        l.diagnostics
+        !l.diagnostics
             .iter()
-            .any(|d| d.message.contains("expose-fd") && d.message.contains("not implemented")),
+            .any(|d| d.message.contains("expose-fd")),
         "{:?}",
         l.diagnostics
     );

@@ -32,6 +32,7 @@ mod commands;
 mod errors;
 mod fd;
 mod frontend;
+pub mod getsocks;
 mod info;
 mod maps;
 mod maxconn;
@@ -115,6 +116,8 @@ pub struct Cli {
     dyn_servers: std::sync::Mutex<()>,
     /// The CLI's listening sockets (`show fd`).
     cli_fds: std::sync::Mutex<Vec<i32>>,
+    /// Process-wide listening sockets `_getsocks` hands to a successor.
+    exports: std::sync::Mutex<Vec<(std::net::SocketAddr, i32)>>,
 }
 
 impl Cli {
@@ -134,7 +137,14 @@ impl Cli {
             conns: AtomicUsize::new(0),
             dyn_servers: std::sync::Mutex::new(()),
             cli_fds: std::sync::Mutex::new(Vec::new()),
+            exports: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// The listening sockets (address, descriptor) `_getsocks` may hand out; the
+    /// caller keeps the descriptors open for the process's life.
+    pub fn set_exports(&self, exports: Vec<(std::net::SocketAddr, i32)>) {
+        *self.exports.lock().unwrap_or_else(|e| e.into_inner()) = exports;
     }
 
     /// Send every worker the message `make` builds around a reply channel; collect
@@ -248,6 +258,7 @@ pub fn serve(
     listener: CliListener,
     level: CliLevel,
     timeout: Duration,
+    expose_fd: bool,
 ) -> io::Result<()> {
     {
         use std::os::fd::AsRawFd;
@@ -286,7 +297,7 @@ pub fn serve(
             let spawned = std::thread::Builder::new()
                 .name("sluice-cli-conn".into())
                 .spawn(move || {
-                    let _ = session(&cli2, conn, level, timeout);
+                    let _ = session(&cli2, conn, level, timeout, expose_fd);
                     cli2.conns.fetch_sub(1, Ordering::Relaxed);
                 });
             if spawned.is_err() {
@@ -307,7 +318,18 @@ pub(crate) enum After {
 }
 
 /// One CLI connection: HAProxy's line protocol.
-fn session(cli: &Cli, conn: Conn, level: CliLevel, timeout: Duration) -> io::Result<()> {
+fn session(
+    cli: &Cli,
+    conn: Conn,
+    level: CliLevel,
+    timeout: Duration,
+    expose_fd: bool,
+) -> io::Result<()> {
+    // `_getsocks` answers with ancillary data on the UNIX stream itself.
+    let unix = match &conn {
+        Conn::Unix(s) if expose_fd => Some(s.try_clone()?),
+        _ => None,
+    };
     let (rd, mut wr) = conn.split(timeout)?;
     let mut rd = BufReader::new(rd);
     let mut interactive = false;
@@ -348,6 +370,24 @@ fn session(cli: &Cli, conn: Conn, level: CliLevel, timeout: Duration) -> io::Res
                 continue;
             }
             let pl = if ci == last { payload.as_deref() } else { None };
+            if words == ["_getsocks"] {
+                // HAProxy's internal command for `-x`: admin level, on a socket
+                // declared with `expose-fd listeners` only.
+                match (&unix, level >= CliLevel::Admin) {
+                    (Some(u), true) => {
+                        let exports = cli
+                            .exports
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .clone();
+                        return getsocks::send(u, &exports);
+                    }
+                    _ => {
+                        out.push_str("Permission denied\n\n");
+                        continue;
+                    }
+                }
+            }
             let (answer, after) = commands::run(cli, &mut level, &words, pl);
             out.push_str(&answer);
             match after {
