@@ -31,7 +31,7 @@ const HELP: &[(&str, &str, CliLevel)] = &[
     ),
     (
         "add server <bk>/<srv> <addr:port> [opts]",
-        "create a new server (weight, maxconn, check, disabled)",
+        "create a new server (weight, maxconn, disabled)",
         CliLevel::Admin,
     ),
     (

@@ -148,13 +148,19 @@ fn parse_add_opts(words: &[&str]) -> Result<AddOpts, String> {
             // Dynamic servers always start in maintenance (HAProxy's rule):
             // `disabled` says so explicitly, `enabled` cannot override it.
             "disabled" | "enabled" => {}
-            // HAProxy creates the check disabled until `enable health`; sluice has
-            // no `enable health` yet, so a dynamic server is not checked.
-            "check" => {}
+            // HAProxy creates the check disabled until `enable health`, which
+            // sluice does not have: refused rather than accepted and never run.
+            "check" => {
+                return Err(
+                    "'check' is not supported on dynamic servers yet: sluice has no \
+                     'enable health' to start it (add the server without 'check').\n"
+                        .into(),
+                )
+            }
             kw => {
                 return Err(format!(
                     "'{kw}' is not supported on dynamic servers yet (supported: weight, \
-                     maxconn, check, disabled).\n"
+                     maxconn, disabled).\n"
                 ))
             }
         }
@@ -163,13 +169,13 @@ fn parse_add_opts(words: &[&str]) -> Result<AddOpts, String> {
     Ok(o)
 }
 
-/// `add server <be>/<name> <ip:port> [weight N] [maxconn N] [check] [disabled]`.
+/// `add server <be>/<name> <ip:port> [weight N] [maxconn N] [disabled]`.
 ///
 /// HAProxy's rules: the backend's balance algorithm must be dynamic; the name must
 /// be new in the backend; the server starts in maintenance (`enable server` or `set
-/// server … state ready` puts it in service); with `check`, its health check exists
-/// but stays disabled (HAProxy starts it with `enable health`, which sluice does not
-/// have yet). sluice-specific: each backend has [`SPARE_SERVERS`] slots.
+/// server … state ready` puts it in service). `check` is refused: HAProxy creates
+/// the check disabled until `enable health`, which sluice does not have yet.
+/// sluice-specific: each backend has [`SPARE_SERVERS`] slots.
 pub(crate) fn add_server(cli: &Cli, rest: &[&str]) -> String {
     let Some((be, name)) = rest.first().and_then(|a| a.split_once('/')) else {
         return "Require 'backend/server'.\n".into();
@@ -266,7 +272,7 @@ mod tests {
     #[test]
     fn add_options() {
         assert_eq!(
-            parse_add_opts(&["weight", "5", "check", "maxconn", "9", "disabled"]),
+            parse_add_opts(&["weight", "5", "maxconn", "9", "disabled"]),
             Ok(AddOpts {
                 weight: Some(5),
                 maxconn: Some(9),
@@ -275,5 +281,8 @@ mod tests {
         assert!(parse_add_opts(&["weight"]).is_err());
         assert!(parse_add_opts(&["weight", "300"]).is_err());
         assert!(parse_add_opts(&["ssl"]).unwrap_err().contains("'ssl'"));
+        assert!(parse_add_opts(&["check"])
+            .unwrap_err()
+            .contains("'enable health'"));
     }
 }
