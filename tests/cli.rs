@@ -135,6 +135,28 @@ fn show_stat_header_rows_and_values() {
     }
     assert_eq!(rows["be/a"]["sid"], "1");
     assert_eq!(rows["be/b"]["sid"], "2");
+    // Rates: the 4 sessions/requests of the last second (read a moment later,
+    // the previous second still counts in part), and the highest rate seen.
+    let num = |r: &HashMap<String, String>, k: &str| -> u64 {
+        r[k].parse().unwrap_or_else(|_| panic!("{k}: {:?}", r[k]))
+    };
+    for k in ["rate", "req_rate", "conn_rate"] {
+        assert!((1..=4).contains(&num(fe, k)), "frontend {k}: {}", fe[k]);
+    }
+    // 4 in one second, or split across a second boundary (then weighted).
+    assert!((2..=4).contains(&num(fe, "rate_max")), "{}", fe["rate_max"]);
+    assert!(
+        (2..=4).contains(&num(fe, "req_rate_max")),
+        "{}",
+        fe["req_rate_max"]
+    );
+    assert!(
+        (1..=4).contains(&num(be, "rate")),
+        "backend rate: {}",
+        be["rate"]
+    );
+    assert!((2..=4).contains(&num(be, "rate_max")), "{}", be["rate_max"]);
+    assert!(num(&rows["be/a"], "rate_max") >= 1);
 }
 
 #[test]

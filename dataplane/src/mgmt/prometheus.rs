@@ -231,6 +231,8 @@ struct Src<'a> {
     sh: &'a Shared,
     t: &'a WorkerStats,
     conns: &'a [Vec<ConnRow>],
+    /// The monotonic clock rates are read against.
+    now: u64,
 }
 
 impl Src<'_> {
@@ -288,6 +290,9 @@ const FRONTEND: &[Metric<usize>] = &[
     ("request_errors_total", C, "Invalid requests.", |v, i| v.t.frontends[i].invalid),
     ("http_requests_total", C, "HTTP requests received.", |v, i| v.t.frontends[i].requests),
     ("connections_total", C, "Connections accepted.", |v, i| v.sh.frontends[i].cum_conns.load(Ordering::Relaxed)),
+    ("current_session_rate", G, "Sessions per second (last second).", |v, i| u64::from(v.t.frontends[i].sess_rate.read(v.now))),
+    ("max_session_rate", G, "Highest sessions per second seen.", |v, i| u64::from(v.t.frontends[i].sess_rate.max)),
+    ("http_requests_rate_max", G, "Highest HTTP requests per second seen.", |v, i| u64::from(v.t.frontends[i].req_rate.max)),
 ];
 
 #[rustfmt::skip]
@@ -295,6 +300,8 @@ const BACKEND: &[Metric<usize>] = &[
     ("current_sessions", G, "Server connections in use now.", |v, b| v.sum(b, |s| u64::from(s.cur()))),
     ("max_sessions", G, "Most connections in use at once on one of its servers.", |v, b| v.sh.servers[b].iter().map(|s| ld(&s.max_conns)).max().unwrap_or(0)),
     ("sessions_total", C, "Requests sent to servers.", |v, b| v.t.backends[b].connects + v.t.backends[b].reuses),
+    ("current_session_rate", G, "Requests sent to servers per second (last second).", |v, b| u64::from(v.t.backends[b].sess_rate.read(v.now))),
+    ("max_session_rate", G, "Highest requests per second sent to servers.", |v, b| u64::from(v.t.backends[b].sess_rate.max)),
     ("bytes_in_total", C, "Bytes received from clients.", |v, b| v.t.backends[b].bytes_in),
     ("bytes_out_total", C, "Bytes sent to clients.", |v, b| v.t.backends[b].bytes_out),
     ("current_queue", G, "Requests waiting for a server now.", |v, b| u64::from(v.sh.queues[b].len())),
@@ -317,6 +324,8 @@ const SERVER: &[Metric<(usize, usize)>] = &[
     ("current_sessions", G, "Connections in use now.", |v, k| u64::from(v.st(k).cur())),
     ("max_sessions", G, "Most connections in use at once.", |v, k| ld(&v.st(k).max_conns)),
     ("sessions_total", C, "Requests sent to this server.", |v, k| v.srv(k).connects + v.srv(k).reuses),
+    ("current_session_rate", G, "Requests per second (last second).", |v, k| u64::from(v.srv(k).sess_rate.read(v.now))),
+    ("max_session_rate", G, "Highest requests per second seen.", |v, k| u64::from(v.srv(k).sess_rate.max)),
     ("bytes_in_total", C, "Bytes received from clients.", |v, k| v.srv(k).bytes_in),
     ("bytes_out_total", C, "Bytes sent to clients.", |v, k| v.srv(k).bytes_out),
     ("connection_errors_total", C, "Failed connection attempts.", |v, k| v.srv(k).connect_errors),
@@ -363,6 +372,7 @@ pub fn render(sh: &Shared, snaps: &[WorkerSnapshot], version: &str) -> String {
         sh,
         t: &t,
         conns: &conns,
+        now: crate::runtime::clock::update(),
     };
     let mut p = Page {
         out: String::with_capacity(64 * 1024),

@@ -268,6 +268,8 @@ fn json(rows: &[Row]) -> String {
 
 /// The rows `f` selects, for a process started at `started` (`lastchg`).
 pub(crate) fn rows(sh: &Shared, started: Instant, t: &WorkerStats, flt: Filter) -> Vec<Row> {
+    // Rates are read against this thread's view of the workers' monotonic clock.
+    let now = crate::runtime::clock::update();
     let cfg = &sh.config;
     let mut out = Vec::new();
     // Proxies by id; a `listen` (same id on both sides) gives FRONTEND, servers, BACKEND.
@@ -334,6 +336,12 @@ pub(crate) fn rows(sh: &Shared, started: Instant, t: &WorkerStats, flt: Filter) 
                 .set("conn_tot", pc.cum_conns.load(Ordering::Relaxed))
                 .set("bin", c.bytes_in)
                 .set("bout", c.bytes_out)
+                .set("rate", c.sess_rate.read(now))
+                .set("rate_max", c.sess_rate.max)
+                .set("conn_rate", c.sess_rate.read(now))
+                .set("conn_rate_max", c.sess_rate.max)
+                .set("req_rate", c.req_rate.read(now))
+                .set("req_rate_max", c.req_rate.max)
                 .modules(false);
             out.push(r);
             continue;
@@ -443,6 +451,8 @@ pub(crate) fn rows(sh: &Shared, started: Instant, t: &WorkerStats, flt: Filter) 
                     r.set("check_code", code);
                 }
             }
+            r.set("rate", c.sess_rate.read(now))
+                .set("rate_max", c.sess_rate.max);
             if flt.wants(b.id, 4) && flt.sid.is_none_or(|id| id == s.id) {
                 out.push(r);
             }
@@ -504,6 +514,8 @@ pub(crate) fn rows(sh: &Shared, started: Instant, t: &WorkerStats, flt: Filter) 
             .set("connect", c.connects)
             .set("reuse", c.reuses)
             .traffic(c, false)
+            .set("rate", c.sess_rate.read(now))
+            .set("rate_max", c.sess_rate.max)
             .modules(false);
         out.push(r);
     }

@@ -49,6 +49,68 @@ pub struct Counters {
     pub redispatches: u64,
     /// Latency histograms (backends and servers).
     pub latency: Latency,
+    /// Sessions per second: frontend connections; backend and server requests
+    /// assigned (`rate`, `rate_max`).
+    pub sess_rate: FreqCtr,
+    /// Frontend HTTP requests per second (`req_rate`, `req_rate_max`).
+    pub req_rate: FreqCtr,
+}
+
+/// Events per second, HAProxy's way (`freq_ctr`): the count of the current
+/// second plus the previous second's weighted by what is left of this one, so
+/// the figure slides smoothly instead of dropping to zero at each second.
+///
+/// Invariant: `sec` only moves forward; counts of workers are merged by first
+/// aligning both on the later second. `max` is the highest rate seen at a hit;
+/// merged over workers it is the sum of their maxima (an upper bound).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FreqCtr {
+    sec: u64,
+    curr: u32,
+    prev: u32,
+    /// Highest rate seen (events in the second up to a hit, weighted as `read`).
+    pub max: u32,
+}
+
+impl FreqCtr {
+    fn rotate(&mut self, sec: u64) {
+        if sec <= self.sec {
+            return;
+        }
+        self.prev = if sec == self.sec + 1 { self.curr } else { 0 };
+        self.curr = 0;
+        self.sec = sec;
+    }
+
+    /// One event at `now_ms` (the worker's monotonic clock).
+    pub fn hit(&mut self, now_ms: u64) {
+        self.rotate(now_ms / 1000);
+        self.curr = self.curr.saturating_add(1);
+        self.max = self.max.max(self.read(now_ms));
+    }
+
+    /// Events per second as of `now_ms`.
+    pub fn read(&self, now_ms: u64) -> u32 {
+        let sec = now_ms / 1000;
+        let left = 1000 - now_ms % 1000;
+        let weigh = |n: u32| (u64::from(n) * left / 1000) as u32;
+        match sec.checked_sub(self.sec) {
+            Some(0) | None => self.curr + weigh(self.prev),
+            Some(1) => weigh(self.curr),
+            Some(_) => 0,
+        }
+    }
+
+    /// Adds another worker's counter.
+    pub fn add(&mut self, o: &FreqCtr) {
+        let sec = self.sec.max(o.sec);
+        let mut b = *o;
+        self.rotate(sec);
+        b.rotate(sec);
+        self.curr += b.curr;
+        self.prev += b.prev;
+        self.max = self.max.saturating_add(b.max);
+    }
 }
 
 impl Counters {
@@ -97,6 +159,8 @@ impl Counters {
         self.retries += o.retries;
         self.redispatches += o.redispatches;
         self.latency.add(&o.latency);
+        self.sess_rate.add(&o.sess_rate);
+        self.req_rate.add(&o.req_rate);
     }
 }
 
@@ -147,11 +211,15 @@ impl WorkerStats {
     }
 
     pub fn session(&mut self, fe: usize) {
-        self.frontends[fe].sessions += 1;
+        let f = &mut self.frontends[fe];
+        f.sessions += 1;
+        f.sess_rate.hit(crate::runtime::clock::now_ms());
     }
 
     pub fn request(&mut self, fe: usize) {
-        self.frontends[fe].requests += 1;
+        let f = &mut self.frontends[fe];
+        f.requests += 1;
+        f.req_rate.hit(crate::runtime::clock::now_ms());
     }
 
     pub fn local_response(&mut self, fe: usize, status: u16) {
@@ -165,13 +233,19 @@ impl WorkerStats {
     }
 
     pub fn server_connects(&mut self, be: usize, srv: usize) {
+        let now = crate::runtime::clock::now_ms();
         self.backends[be].connects += 1;
+        self.backends[be].sess_rate.hit(now);
         self.servers[be][srv].connects += 1;
+        self.servers[be][srv].sess_rate.hit(now);
     }
 
     pub fn server_reuse(&mut self, be: usize, srv: usize) {
+        let now = crate::runtime::clock::now_ms();
         self.backends[be].reuses += 1;
+        self.backends[be].sess_rate.hit(now);
         self.servers[be][srv].reuses += 1;
+        self.servers[be][srv].sess_rate.hit(now);
     }
 
     /// Publish a server pool's figures (housekeeping tick).
@@ -385,6 +459,32 @@ pub fn servers_conn_line(r: &ConnRow) -> String {
         let _ = write!(s, " {n}");
     }
     s
+}
+
+#[cfg(test)]
+mod freq_tests {
+    use super::FreqCtr;
+
+    #[test]
+    fn slides_and_merges() {
+        let mut f = FreqCtr::default();
+        for i in 0..10 {
+            f.hit(5_000 + i * 10);
+        }
+        assert_eq!(f.read(5_500), 10);
+        // Half-way through the next second: half of the previous one counts.
+        assert_eq!(f.read(6_500), 5);
+        assert_eq!(f.read(7_001), 0);
+        assert_eq!(f.max, 10);
+        let mut g = FreqCtr::default();
+        for i in 0..4 {
+            g.hit(6_100 + i);
+        }
+        // g is a second ahead: f's second becomes g's previous one.
+        f.add(&g);
+        assert_eq!(f.read(6_500), 4 + 5);
+        assert_eq!(f.max, 10 + g.max);
+    }
 }
 
 #[cfg(test)]
