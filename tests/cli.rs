@@ -6,24 +6,15 @@
 
 mod common;
 
-use common::{
-    cli, free_port, get_closed, is_sluice, wait_until, Conn, Origin, Proxy, HTTP_DEFAULTS,
-};
+use common::{cli, get_closed, is_sluice, wait_until, Conn, Origin};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// HAProxy 2.6's `show stat` header (base columns, `-`, then the modules' counters).
 const HEADER: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,srv_abrt,comp_in,comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,ctime,rtime,ttime,agent_status,agent_code,agent_duration,check_desc,agent_desc,check_rise,check_fall,check_health,agent_rise,agent_fall,agent_health,addr,cookie,mode,algo,conn_rate,conn_rate_max,conn_tot,intercepted,dcon,dses,wrew,connect,reuse,cache_lookups,cache_hits,srv_icur,src_ilim,qtime_max,ctime_max,rtime_max,ttime_max,eint,idle_conn_cur,safe_conn_cur,used_conn_cur,need_conn_est,uweight,agg_server_status,agg_server_check_status,agg_check_status,-,ssl_sess,ssl_reused_sess,ssl_failed_handshake,h2_headers_rcvd,h2_data_rcvd,h2_settings_rcvd,h2_rst_stream_rcvd,h2_goaway_rcvd,h2_detected_conn_protocol_errors,h2_detected_strm_protocol_errors,h2_rst_stream_resp,h2_goaway_resp,h2_open_connections,h2_backend_open_streams,h2_total_connections,h2_backend_total_streams,h1_open_connections,h1_open_streams,h1_total_connections,h1_total_streams,h1_bytes_in,h1_bytes_out,h1_spliced_bytes_in,h1_spliced_bytes_out,";
 
-struct Setup {
-    proxy: Proxy,
-    fe: u16,
-    admin: PathBuf,
-    user: PathBuf,
-    _origins: Vec<Origin>,
-    _dir: common::proxy::TempDir,
-}
+type Setup = common::cli_proxy::CliProxy;
 
 /// A proxy with an admin and a user socket, one frontend, backend `be` with `a`, `b`.
 fn setup() -> Setup {
@@ -39,37 +30,7 @@ fn setup() -> Setup {
 /// A proxy with an admin and a user socket, `global_extra` lines, and frontend `fe`
 /// sending to backend `be`, which `backends` must define.
 fn start(origins: Vec<Origin>, global_extra: &str, backends: &str) -> Setup {
-    let fe = free_port();
-    let dir = common::proxy::TempDir::new("cli");
-    let admin = dir.path().join("admin.sock");
-    let user = dir.path().join("user.sock");
-    let defaults = HTTP_DEFAULTS.replacen(
-        "global\n",
-        &format!(
-            "global\n{global_extra}    stats socket {} mode 600 level admin\n    stats socket {} level user\n    stats timeout 30s\n",
-            admin.display(),
-            user.display()
-        ),
-        1,
-    );
-    let cfg = format!(
-        "{defaults}
-frontend fe
-    bind 127.0.0.1:{fe}
-    default_backend be
-
-{backends}"
-    );
-    let proxy = Proxy::start(&cfg);
-    assert!(common::wait_until(Duration::from_secs(5), || admin.exists()));
-    Setup {
-        proxy,
-        fe,
-        admin,
-        user,
-        _origins: origins,
-        _dir: dir,
-    }
+    Setup::start("cli", origins, global_extra, backends)
 }
 
 /// `show stat` as rows keyed by `pxname/svname`, each a map column → value.
@@ -232,7 +193,6 @@ fn levels_prompt_and_several_commands() {
     let help = cli(&s.admin, "help\n");
     assert!(help.starts_with("The following commands are valid at this level:\n"));
     assert!(help.contains("  quit                                    : disconnect\n"));
-    let _ = &s.proxy;
 }
 
 #[test]

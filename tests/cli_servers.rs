@@ -5,45 +5,15 @@
 
 mod common;
 
-use common::{cli, free_port, get_closed, wait_until, Origin, Proxy, HTTP_DEFAULTS};
+use common::{cli, get_closed, wait_until, Origin};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
-struct Setup {
-    _proxy: Proxy,
-    fe: u16,
-    admin: PathBuf,
-    user: PathBuf,
-    _dir: common::proxy::TempDir,
-}
+type Setup = common::cli_proxy::CliProxy;
 
+/// The shared CLI setup with `backend` (which must define `be`).
 fn setup(backend: &str) -> Setup {
-    let fe = free_port();
-    let dir = common::proxy::TempDir::new("clisrv");
-    let admin = dir.path().join("admin.sock");
-    let user = dir.path().join("user.sock");
-    let defaults = HTTP_DEFAULTS.replacen(
-        "global\n",
-        &format!(
-            "global\n    stats socket {} mode 600 level admin\n    stats socket {} level user\n",
-            admin.display(),
-            user.display()
-        ),
-        1,
-    );
-    let cfg = format!(
-        "{defaults}\nfrontend fe\n    bind 127.0.0.1:{fe}\n    default_backend be\n\n{backend}"
-    );
-    let proxy = Proxy::start(&cfg);
-    assert!(wait_until(Duration::from_secs(5), || admin.exists()));
-    Setup {
-        _proxy: proxy,
-        fe,
-        admin,
-        user,
-        _dir: dir,
-    }
+    Setup::start("clisrv", Vec::new(), "", backend)
 }
 
 fn served(fe: u16, n: usize) -> HashMap<String, usize> {

@@ -6,58 +6,19 @@
 
 mod common;
 
-use common::{cli, free_port, wait_until, Conn, Origin, Proxy, HTTP_DEFAULTS};
-use std::path::PathBuf;
+use common::{cli, wait_until, Conn, Origin};
 use std::time::Duration;
 
-struct Setup {
-    _proxy: Proxy,
-    fe: u16,
-    admin: PathBuf,
-    user: PathBuf,
-    _origins: Vec<Origin>,
-    _dir: common::proxy::TempDir,
-}
+type Setup = common::cli_proxy::CliProxy;
 
 fn setup() -> Setup {
     let (a, b) = (Origin::start("a"), Origin::start("b"));
-    let fe = free_port();
-    let dir = common::proxy::TempDir::new("clisess");
-    let admin = dir.path().join("admin.sock");
-    let user = dir.path().join("user.sock");
-    let defaults = HTTP_DEFAULTS.replacen(
-        "global\n",
-        &format!(
-            "global\n    stats socket {} mode 600 level admin\n    stats socket {} level user\n",
-            admin.display(),
-            user.display()
-        ),
-        1,
-    );
-    let cfg = format!(
-        "{defaults}
-frontend fe
-    bind 127.0.0.1:{fe}
-    default_backend be
-
-backend be
-    balance roundrobin
-    server a {}
-    server b {}
-",
+    let backends = format!(
+        "backend be\n    balance roundrobin\n    server a {}\n    server b {}\n",
         a.addr(),
         b.addr()
     );
-    let proxy = Proxy::start(&cfg);
-    assert!(wait_until(Duration::from_secs(5), || admin.exists()));
-    Setup {
-        _proxy: proxy,
-        fe,
-        admin,
-        user,
-        _origins: vec![a, b],
-        _dir: dir,
-    }
+    Setup::start("clisess", vec![a, b], "", &backends)
 }
 
 /// A client whose request the origin holds for 20 s.
@@ -191,7 +152,6 @@ fn help_lists_the_session_commands_by_level() {
     }
     assert!(!user.contains("show sess"));
     assert!(!user.contains("shutdown session"));
-    let _ = free_port();
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod cli_proxy;
 pub mod client;
 pub mod grpc;
 pub mod h2;

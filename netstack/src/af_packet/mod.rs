@@ -250,6 +250,22 @@ struct RxSide {
 }
 
 impl RxSide {
+    fn new(map: MmapMut, ring: RxCursor, vnet: bool, mtu: usize) -> RxSide {
+        RxSide {
+            map,
+            ring,
+            vnet,
+            mtu,
+            pending: VecDeque::new(),
+            spare: Vec::new(),
+            scratch: Vec::new(),
+            frames: 0,
+            bytes: 0,
+            dropped: 0,
+            c: AfPacketCounters::default(),
+        }
+    }
+
     fn drop_frame(&mut self) {
         self.dropped += 1;
         self.ring.advance(&mut self.map);
@@ -526,19 +542,7 @@ impl AfPacketPort {
         sys::bind(tfd, ifindex, 0).map_err(ctx("tx bind"))?;
 
         Ok(AfPacketPort {
-            rx: RxSide {
-                map: rx_map,
-                ring: cursor,
-                vnet: cfg.vnet_hdr,
-                mtu: cfg.mtu,
-                pending: VecDeque::new(),
-                spare: Vec::new(),
-                scratch: Vec::new(),
-                frames: 0,
-                bytes: 0,
-                dropped: 0,
-                c: AfPacketCounters::default(),
-            },
+            rx: RxSide::new(rx_map, cursor, cfg.vnet_hdr, cfg.mtu),
             tx: TxSide {
                 map: tx_map,
                 ring: TxRing::new(tx_block, tx_blocks, cfg.frame_size),

@@ -6,19 +6,12 @@ use super::*;
 use crate::offload::{VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4};
 
 fn rx_side(blocks: usize, vnet: bool) -> RxSide {
-    RxSide {
-        map: MmapMut::map_anon(BS * blocks).unwrap(),
-        ring: RxCursor::V3(RxRing::new(BS, blocks)),
+    RxSide::new(
+        MmapMut::map_anon(BS * blocks).unwrap(),
+        RxCursor::V3(RxRing::new(BS, blocks)),
         vnet,
-        mtu: 1514,
-        pending: VecDeque::new(),
-        spare: Vec::new(),
-        scratch: Vec::new(),
-        frames: 0,
-        bytes: 0,
-        dropped: 0,
-        c: AfPacketCounters::default(),
-    }
+        1514,
+    )
 }
 
 fn take(rx: &mut RxSide) -> Option<Vec<u8>> {
