@@ -30,9 +30,9 @@
 //!
 //! `unsafe` is denied crate-wide and allowed only in one `sys` module per
 //! driver (`poll_driver::sys`, `tap::sys`, `af_packet::sys`), each block with
-//! its `SAFETY:` argument. `tests/drivers_netns.rs` runs the TAP and AF_PACKET
-//! ports against the kernel's TCP over veth pairs in network namespaces (root
-//! only; it prints `skipped: needs root` otherwise).
+//! its `SAFETY:` argument. `tests/af_packet_netns.rs` and `tests/tap_netns.rs` run
+//! the AF_PACKET and TAP ports against the kernel's TCP over veth pairs in network
+//! namespaces (root only; they print `skipped: needs root` otherwise).
 //!
 //! Nothing in this crate reads a clock: every call takes `now`, so a whole
 //! TCP exchange can run in simulated time (see `tests/tcp_over_wire.rs`).
