@@ -638,6 +638,69 @@ fn expect_100_continue_from_h1_client_to_h2_server() {
     }
 }
 
+// ---------------------------------------------------------------- interim responses
+
+/// An HTTP/1 origin that answers every request with `103 Early Hints` then `200`,
+/// the final head `gap` after the interim one (zero: both in one write).
+fn early_hints_origin(gap: Duration) -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for c in l.incoming().take(8) {
+            let Ok(mut c) = c else { return };
+            thread::spawn(move || {
+                use std::io::Read;
+                let mut head = Vec::new();
+                let mut b = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut b) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&b[..n]),
+                    }
+                }
+                let interim = "HTTP/1.1 103 Early Hints\r\nlink: </s.css>; rel=preload\r\n\r\n";
+                let last = "HTTP/1.1 200 OK\r\nx-final: yes\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                if gap.is_zero() {
+                    let _ = c.write_all(format!("{interim}{last}").as_bytes());
+                } else {
+                    let _ = c.write_all(interim.as_bytes());
+                    thread::sleep(gap);
+                    let _ = c.write_all(last.as_bytes());
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn early_hints_from_h1_server_reach_h2_client_before_the_final_response() {
+    if !have_curl() {
+        return;
+    }
+    // Together: the final head is read while the 103 is still in the stream's pipe;
+    // apart: the 103 has been relayed before the final head arrives.
+    for gap in [Duration::ZERO, Duration::from_millis(150)] {
+        let origin = early_hints_origin(gap);
+        let (_p, port) = start("proto h2", &origin, "");
+        let url = format!("http://127.0.0.1:{port}/hints");
+        let out = curl(&["-v", "--http2-prior-knowledge", &url]);
+        assert_eq!(out.status, 0, "{}", out.stderr);
+        assert_eq!(out.stdout_str(), "ok", "gap {gap:?}");
+        let e = &out.stderr;
+        let (i103, i200) = (e.find("< HTTP/2 103"), e.find("< HTTP/2 200"));
+        assert!(
+            matches!((i103, i200), (Some(a), Some(b)) if a < b),
+            "gap {gap:?}: 103 then 200 expected:\n{e}"
+        );
+        assert!(
+            e.contains("< link: </s.css>; rel=preload"),
+            "gap {gap:?}:\n{e}"
+        );
+        assert!(e.contains("< x-final: yes"), "gap {gap:?}:\n{e}");
+    }
+}
+
 // ---------------------------------------------------------------- trailers
 
 #[test]

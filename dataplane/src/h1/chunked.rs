@@ -34,7 +34,7 @@ pub(crate) fn parse_chunk_line(
     side: Side,
 ) -> Result<Option<(u64, usize)>, H1Error> {
     let window = &input[..input.len().min(MAX_CHUNK_LINE)];
-    let Some(lf) = window.iter().position(|&c| c == b'\n') else {
+    let Some(lf) = memchr::memchr(b'\n', window) else {
         if let Some(&c) = input.first() {
             if !c.is_ascii_hexdigit() {
                 return Err(side.err(K::ChunkSize, base));

@@ -195,7 +195,7 @@ impl BodyDecoder {
         let side = self.side;
         let rest = &input[pos..];
         let mut ls = 0;
-        while let Some(p) = rest[ls..].iter().position(|&c| c == b'\n') {
+        while let Some(p) = memchr::memchr(b'\n', &rest[ls..]) {
             let lf = ls + p;
             if lf == ls || rest[lf - 1] != b'\r' {
                 return Err(side.err(K::BareLf, pos + lf));

@@ -33,26 +33,28 @@ pub fn strip_hop_by_hop(headers: &mut HeaderList, opts: HopByHop) -> ConnectionT
     let mut te_trailers = None;
     for i in 0..headers.len() {
         let name = headers.name(i);
-        let drop = if eq_ci(name, b"connection")
-            || eq_ci(name, b"keep-alive")
-            || eq_ci(name, b"proxy-connection")
-        {
-            true
-        } else if eq_ci(name, b"upgrade") {
-            !opts.keep_upgrade
-        } else if eq_ci(name, b"transfer-encoding") {
-            opts.reframe
-        } else if eq_ci(name, b"te") {
-            if te_trailers.is_none() && headers.comma_values(b"te").any(|v| eq_ci(v, b"trailers")) {
-                te_trailers = Some(i);
-                false
-            } else {
-                true
-            }
-        } else if PROTECTED.iter().any(|p| eq_ci(name, p)) {
-            false
-        } else {
-            tokens.other && headers.comma_values(b"connection").any(|t| eq_ci(t, name))
+        // By length first: most fields match none of the names below.
+        let fixed = match name.len() {
+            10 if eq_ci(name, b"connection") || eq_ci(name, b"keep-alive") => Some(true),
+            16 if eq_ci(name, b"proxy-connection") => Some(true),
+            7 if eq_ci(name, b"upgrade") => Some(!opts.keep_upgrade),
+            17 if eq_ci(name, b"transfer-encoding") => Some(opts.reframe),
+            2 if eq_ci(name, b"te") => Some(
+                if te_trailers.is_none()
+                    && headers.comma_values(b"te").any(|v| eq_ci(v, b"trailers"))
+                {
+                    te_trailers = Some(i);
+                    false
+                } else {
+                    true
+                },
+            ),
+            _ => None,
+        };
+        let drop = match fixed {
+            Some(d) => d,
+            None if !tokens.other || PROTECTED.iter().any(|p| eq_ci(name, p)) => false,
+            None => headers.comma_values(b"connection").any(|t| eq_ci(t, name)),
         };
         if drop {
             headers.mark(i);

@@ -52,7 +52,7 @@ fn scan_head(
         }
     };
     let mut i = scan.pos;
-    while let Some(p) = buf[i..].iter().position(|&c| c == b'\n') {
+    while let Some(p) = memchr::memchr(b'\n', &buf[i..]) {
         let lf = i + p;
         if lf == scan.line_start || buf[lf - 1] != b'\r' {
             return Err(side.err(K::BareLf, lf));
@@ -286,7 +286,7 @@ fn parse_fields(
     let mut ls = start;
     while ls < end {
         // Lines were checked by the scan: each ends with CRLF.
-        let le = ls + buf[ls..end].iter().position(|&c| c == b'\n').unwrap_or(end) - 1;
+        let le = ls + memchr::memchr(b'\n', &buf[ls..end]).unwrap_or(end) - 1;
         let line = &buf[ls..le];
         if matches!(line[0], b' ' | b'\t') {
             return Err(side.err(K::ObsFold, ls));
@@ -574,7 +574,7 @@ fn parse_response_inner(
 pub(crate) fn check_trailer_fields(block: &[u8], base: usize, side: Side) -> Result<(), H1Error> {
     let mut ls = 0;
     while ls < block.len() {
-        let lf = match block[ls..].iter().position(|&c| c == b'\n') {
+        let lf = match memchr::memchr(b'\n', &block[ls..]) {
             Some(p) => ls + p,
             None => return Err(side.err(K::Trailer, base + block.len())),
         };

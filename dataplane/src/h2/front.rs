@@ -259,6 +259,20 @@ fn refuse(respond: &mut SendResponse<Bytes>, status: u16) {
     let _ = respond.send_response(rsp, true);
 }
 
+/// Send a final response's HEADERS; the stream ends with them when the body is
+/// empty by its framing. Returns the body's send half and whether the stream ended.
+fn begin_response(
+    respond: &mut SendResponse<Bytes>,
+    rsp: http::Response<()>,
+    kind: BodyKind,
+) -> Result<(SendStream<Bytes>, bool), Reason> {
+    let eos = kind == BodyKind::None || kind == BodyKind::Length(0);
+    match respond.send_response(rsp, eos) {
+        Ok(s) => Ok((s, eos)),
+        Err(_) => Err(Reason::CANCEL),
+    }
+}
+
 /// Translate one client stream to a virtual HTTP/1 connection and back.
 async fn stream_task<D: Driver>(
     w: Rc<Worker<D>>,
@@ -296,7 +310,9 @@ async fn stream_task<D: Driver>(
     let (session_end, mut pipe) = Pipe::pair(ctx.peer, ctx.local);
     // The virtual session runs inside this task (no second task, no cross-task
     // wake per message); it may outlive the translation (log, pool release).
-    let mut session = std::pin::pin!(crate::proxy::http::session::serve_h2_stream(
+    // Boxed: the session's future is several KiB; inline, this task's future would
+    // carry it and be copied whole on every spawn.
+    let mut session = Box::pin(crate::proxy::http::session::serve_h2_stream(
         w.clone(),
         ctx.clone(),
         MaybeTls::Virtual(session_end),
@@ -413,6 +429,19 @@ async fn stream_task<D: Driver>(
             if out.is_empty() && !rsp_done {
                 // Decode what is buffered.
                 let mut need_input = true;
+                if decoder.is_none() && rbuf.is_empty() {
+                    // The session hands a final head over whole when it can.
+                    if let Some(h) = pipe.take_head() {
+                        let (s, eos) = match begin_response(&mut respond, h.rsp, h.kind) {
+                            Ok(x) => x,
+                            Err(r) => return Poll::Ready(Err(r)),
+                        };
+                        send = Some(s);
+                        rsp_done = eos;
+                        decoder = Some(BodyDecoder::response(h.kind, &limits));
+                        continue;
+                    }
+                }
                 if !rbuf.is_empty() || decoder.as_ref().is_some_and(|d| d.is_done()) {
                     match decoder.as_mut() {
                         None => match parse_response(rbuf.data(), &limits, method, &mut rsp_head) {
@@ -445,14 +474,12 @@ async fn stream_task<D: Driver>(
                                         *rsp.status_mut() = http::StatusCode::OK;
                                         rsp.headers_mut().remove("sec-websocket-accept");
                                     }
-                                    let eos = kind == BodyKind::None || kind == BodyKind::Length(0);
-                                    match respond.send_response(rsp, eos) {
-                                        Ok(s) => send = Some(s),
-                                        Err(_) => return Poll::Ready(Err(Reason::CANCEL)),
-                                    }
-                                    if eos {
-                                        rsp_done = true;
-                                    }
+                                    let (s, eos) = match begin_response(&mut respond, rsp, kind) {
+                                        Ok(x) => x,
+                                        Err(r) => return Poll::Ready(Err(r)),
+                                    };
+                                    send = Some(s);
+                                    rsp_done = eos;
                                     decoder = Some(BodyDecoder::response(kind, &limits));
                                 }
                             }

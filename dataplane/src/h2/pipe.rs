@@ -14,7 +14,10 @@
 //! - dropping an end is a FIN in its write direction (the peer reads EOF after the
 //!   buffered bytes) and makes the peer's later writes fail; [`Pipe::abort`] is a
 //!   reset (the peer's reads fail at once, buffered bytes are discarded);
-//! - both ends live on one worker thread (`Rc`, no locks).
+//! - both ends live on one worker thread (`Rc`, no locks);
+//! - a read or write does not wake the other end when that end is the task doing it
+//!   (one task may hold both ends: it must re-poll both after any progress, as the
+//!   front stream task does), so a transfer costs no empty self-wake poll.
 
 use std::cell::RefCell;
 use std::io;
@@ -24,6 +27,16 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::h1::BodyKind;
+
+/// A final response head passed whole from the virtual session to the front stream
+/// task, instead of HTTP/1 text the task would parse again. The body that follows
+/// still travels as bytes, framed as `kind` says.
+pub struct HandedHead {
+    pub rsp: http::Response<()>,
+    pub kind: BodyKind,
+}
 
 /// Bytes buffered per direction before the writer waits.
 pub const CAPACITY: usize = 64 * 1024;
@@ -76,6 +89,8 @@ struct Dir {
     reset: bool,
     reader: Option<Waker>,
     writer: Option<Waker>,
+    /// A head handed over at the current read position (see [`Pipe::hand_head`]).
+    handed: Option<HandedHead>,
 }
 
 impl Dir {
@@ -92,6 +107,26 @@ impl Dir {
     fn wake_writer(&mut self) {
         if let Some(w) = self.writer.take() {
             w.wake();
+        }
+    }
+
+    /// Wake the reader after a write made while polling `cx`, unless the reader is
+    /// that very task (the front stream task holds both ends and re-polls both
+    /// after any progress): a self-wake would only cost an empty poll.
+    fn wake_reader_from(&mut self, cx: &Context<'_>) {
+        if let Some(w) = self.reader.take() {
+            if !w.will_wake(cx.waker()) {
+                w.wake();
+            }
+        }
+    }
+
+    /// [`Dir::wake_reader_from`] for the writer, after a read.
+    fn wake_writer_from(&mut self, cx: &Context<'_>) {
+        if let Some(w) = self.writer.take() {
+            if !w.will_wake(cx.waker()) {
+                w.wake();
+            }
         }
     }
 }
@@ -153,7 +188,7 @@ impl Pipe {
     pub fn input_pending(&self) -> bool {
         let s = self.shared.borrow();
         let d = &s.dirs[1 - self.side];
-        d.pending() > 0 || d.eof || d.reset
+        d.pending() > 0 || d.handed.is_some() || d.eof || d.reset
     }
 
     /// The peer end still exists and has not reset.
@@ -174,6 +209,13 @@ impl Pipe {
         if d.reset {
             return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
         }
+        if d.handed.is_some() {
+            // The bytes after a handed head belong to its body: the head first.
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "read past a handed response head",
+            )));
+        }
         let n = d.pending().min(out.len());
         if n > 0 {
             out[..n].copy_from_slice(&d.buf[d.start..d.start + n]);
@@ -182,7 +224,7 @@ impl Pipe {
                 d.buf.clear();
                 d.start = 0;
             }
-            d.wake_writer();
+            d.wake_writer_from(cx);
             return Poll::Ready(Ok(n));
         }
         if d.eof || out.is_empty() {
@@ -238,8 +280,29 @@ impl Pipe {
                 break;
             }
         }
-        d.wake_reader();
+        d.wake_reader_from(cx);
         Poll::Ready(Ok(n))
+    }
+
+    /// Hand a final response head to the other end instead of writing its text.
+    /// Only at a message boundary with nothing unread before it (so it cannot
+    /// overtake bytes written earlier, such as 1xx heads); `false` (and the head
+    /// dropped: the caller writes its text instead) otherwise.
+    pub fn hand_head(&mut self, cx: &Context<'_>, head: HandedHead) -> bool {
+        let mut s = self.shared.borrow_mut();
+        let d = &mut s.dirs[self.side];
+        if d.pending() > 0 || d.eof || d.reset || d.reader_gone || d.handed.is_some() {
+            return false;
+        }
+        d.handed = Some(head);
+        d.wake_reader_from(cx);
+        true
+    }
+
+    /// Take a head handed by the other end: it comes before any byte still to read.
+    pub fn take_head(&mut self) -> Option<HandedHead> {
+        let mut s = self.shared.borrow_mut();
+        s.dirs[1 - self.side].handed.take()
     }
 
     /// Half-close this end's write direction.
@@ -330,6 +393,81 @@ mod tests {
 
     fn cx() -> Context<'static> {
         Context::from_waker(Waker::noop())
+    }
+
+    fn head(status: u16) -> HandedHead {
+        let mut rsp = http::Response::new(());
+        *rsp.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        HandedHead {
+            rsp,
+            kind: BodyKind::Length(2),
+        }
+    }
+
+    #[test]
+    fn a_handed_head_waits_for_earlier_bytes_and_comes_before_later_ones() {
+        let (mut a, mut b) = Pipe::pair(None, None);
+        let mut cx = cx();
+        // Unread bytes (a 1xx head) before it: refused, the writer sends text.
+        assert!(matches!(
+            Pin::new(&mut a).poll_write(&mut cx, b"HTTP/1.1 103 x\r\n\r\n"),
+            Poll::Ready(Ok(_))
+        ));
+        assert!(!a.hand_head(&cx, head(200)));
+        let mut out = [0u8; 64];
+        assert!(matches!(
+            b.poll_read_into(&mut cx, &mut out),
+            Poll::Ready(Ok(18))
+        ));
+        // Drained: taken, and the body written after it is read after it.
+        assert!(a.hand_head(&cx, head(200)));
+        assert!(!a.hand_head(&cx, head(204)), "one head at a time");
+        assert!(matches!(
+            Pin::new(&mut a).poll_write(&mut cx, b"ok"),
+            Poll::Ready(Ok(2))
+        ));
+        assert!(b.input_pending());
+        assert!(
+            matches!(b.poll_read_into(&mut cx, &mut out), Poll::Ready(Err(_))),
+            "reading past a handed head is refused"
+        );
+        assert_eq!(b.take_head().map(|h| h.rsp.status().as_u16()), Some(200));
+        assert!(b.take_head().is_none());
+        assert!(matches!(
+            b.poll_read_into(&mut cx, &mut out),
+            Poll::Ready(Ok(2))
+        ));
+        assert_eq!(&out[..2], b"ok");
+    }
+
+    #[test]
+    fn writes_and_reads_wake_the_other_task_but_not_their_own() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let reader = Arc::new(Count(AtomicUsize::new(0)));
+        let writer = Arc::new(Count(AtomicUsize::new(0)));
+        let (rw, ww) = (Waker::from(reader.clone()), Waker::from(writer.clone()));
+        let (mut a, mut b) = Pipe::pair(None, None);
+        let mut out = [0u8; 8];
+        // Another task reads: woken by the write.
+        assert!(b
+            .poll_read_into(&mut Context::from_waker(&rw), &mut out)
+            .is_pending());
+        let _ = Pin::new(&mut a).poll_write(&mut Context::from_waker(&ww), b"x");
+        assert_eq!(reader.0.load(Ordering::SeqCst), 1);
+        // The same task on both ends: no self-wake.
+        let _ = b.poll_read_into(&mut Context::from_waker(&ww), &mut out);
+        assert!(b
+            .poll_read_into(&mut Context::from_waker(&ww), &mut out)
+            .is_pending());
+        let _ = Pin::new(&mut a).poll_write(&mut Context::from_waker(&ww), b"y");
+        assert_eq!(writer.0.load(Ordering::SeqCst), 0);
     }
 
     #[test]

@@ -48,19 +48,27 @@ pub fn timers_armed() -> usize {
 #[derive(Debug, Default)]
 pub struct Timer {
     key: Option<TimerKey>,
+    /// The deadline last set while `key` is held: setting it again (a timeout
+    /// pushed back within the same millisecond) leaves the wheel alone.
+    deadline: u64,
 }
 
 impl Timer {
     pub const fn new() -> Self {
-        Timer { key: None }
+        Timer {
+            key: None,
+            deadline: 0,
+        }
     }
 
     /// Arm (or move) the timer to fire at `deadline_ms`.
     pub fn set_deadline(&mut self, deadline_ms: u64) {
         match self.key {
+            Some(_) if self.deadline == deadline_ms => {}
             Some(k) if with_timers(|t| t.rearm(k, deadline_ms)) => {}
             _ => self.key = Some(with_timers(|t| t.arm(deadline_ms, None))),
         }
+        self.deadline = deadline_ms;
     }
 
     /// Arm to fire `after` from now; `None` disarms (no timeout).

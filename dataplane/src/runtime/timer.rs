@@ -147,7 +147,15 @@ impl TimerWheel {
             return false;
         };
         match e.state {
-            State::Armed { .. } => self.unlink(key.index),
+            State::Armed { level, slot } => {
+                // Timeouts pushed back by a few ms mostly stay in their slot (a slot
+                // at level l spans 64^l ms): then only the deadline changes.
+                if self.place(deadline) == (level as usize, slot as usize) {
+                    self.entries[key.index as usize].deadline = deadline;
+                    return true;
+                }
+                self.unlink(key.index)
+            }
             State::Fired => self.armed += 1,
             State::Free => return false,
         }
@@ -231,11 +239,16 @@ impl TimerWheel {
         (significant / 6).min(LEVELS - 1)
     }
 
-    fn link(&mut self, index: u32) {
-        // A deadline in the past is due now: file it in the current level-0 slot.
-        let deadline = self.entries[index as usize].deadline.max(self.elapsed);
+    /// The (level, slot) an entry with this deadline is filed in now. A deadline in
+    /// the past is due now: the current level-0 slot.
+    fn place(&self, deadline: u64) -> (usize, usize) {
+        let deadline = deadline.max(self.elapsed);
         let level = self.level_for(deadline);
-        let slot = ((deadline >> (6 * level)) as usize) & (SLOTS - 1);
+        (level, ((deadline >> (6 * level)) as usize) & (SLOTS - 1))
+    }
+
+    fn link(&mut self, index: u32) {
+        let (level, slot) = self.place(self.entries[index as usize].deadline);
         let head = self.heads[level][slot];
         {
             let e = &mut self.entries[index as usize];
@@ -397,6 +410,22 @@ mod tests {
         let n = w.next_expiration().unwrap();
         assert!(n <= 5000 && n > 10);
         w.expire(5000);
+        assert_eq!(w.armed(), 0);
+    }
+
+    #[test]
+    fn rearm_within_a_slot_fires_at_the_new_deadline() {
+        // 30 s away sits at level 2 (4096 ms slots): pushing it back 5 ms or pulling
+        // it in 5 ms keeps the slot; it must still fire exactly at the new deadline.
+        let mut w = TimerWheel::new(0);
+        let k = w.arm(30_000, None);
+        assert!(w.rearm(k, 30_005));
+        assert_eq!(w.expire(30_004), 0);
+        assert_eq!(w.expire(30_005), 1);
+        let k = w.arm(60_000, None);
+        assert!(w.rearm(k, 59_995));
+        assert_eq!(w.expire(59_994), 0);
+        assert_eq!(w.expire(59_995), 1);
         assert_eq!(w.armed(), 0);
     }
 

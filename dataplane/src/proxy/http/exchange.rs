@@ -21,8 +21,9 @@ use tokio::io::AsyncWrite;
 use appliance_config::{HttpConnMode, HttpReuse};
 
 use crate::buf::IoBuf;
-use crate::h1::{parse_response, BodyDecoder, BodyKind, Parsed};
+use crate::h1::{parse_response, BodyDecoder, BodyKind, Parsed, ResponseHead};
 use crate::h2::back::Take;
+use crate::h2::pipe::HandedHead;
 use crate::io::{Driver, Stream};
 use crate::lb::LbKey;
 use crate::proxy::backend::{EstablishError, Established, ServerSlot};
@@ -467,10 +468,16 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
     let mut rsp_pump = BodyPump::new(BodyDecoder::response(rsp_kind, &limits));
     let mut head_off = 0usize;
     let out = std::mem::take(&mut t.out);
+    // An HTTP/2 stream's virtual session hands the head over whole (no text for the
+    // stream task to parse again); it is counted as if written.
+    let mut handed = Vec::new();
     // The response head goes out with the first body bytes (one write), except for
     // a protocol switch where the tunnel takes over after the head.
     let out = if switching {
         out
+    } else if hand_head(&mut s.client, &t.rsp, rsp_kind).await {
+        handed = out;
+        Vec::new()
     } else {
         rsp_pump.set_prefix(out);
         Vec::new()
@@ -549,11 +556,13 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
     t.bytes_out += if switching {
         head_off
     } else {
-        rsp_pump.prefix_written()
+        rsp_pump.prefix_written() + handed.len()
     } as u64
         + rsp_pump.wire_bytes;
     t.out = if switching {
         out
+    } else if !handed.is_empty() {
+        handed
     } else {
         rsp_pump.take_prefix()
     };
@@ -619,6 +628,19 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
     } else {
         Next::Close
     }
+}
+
+/// Give a final response head to a virtual (HTTP/2 stream) client as a structured
+/// head; `false` when the client is a real connection or cannot take it now.
+async fn hand_head<S>(client: &mut MaybeTls<S>, rsp: &ResponseHead, kind: BodyKind) -> bool {
+    let MaybeTls::Virtual(p) = client else {
+        return false;
+    };
+    let Ok(rsp) = crate::h2::translate::response_to_h2(rsp) else {
+        return false;
+    };
+    let mut head = Some(HandedHead { rsp, kind });
+    poll_fn(|cx| Poll::Ready(head.take().is_some_and(|h| p.hand_head(cx, h)))).await
 }
 
 /// Read the response head from the server, relaying interim (1xx) responses and
