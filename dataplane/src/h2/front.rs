@@ -312,16 +312,19 @@ async fn stream_task<D: Driver>(
     // wake per message); it may outlive the translation (log, pool release).
     // Boxed: the session's future is several KiB; inline, this task's future would
     // carry it and be copied whole on every spawn.
-    let mut session = Box::pin(crate::proxy::http::session::serve_h2_stream(
+    let (session, taken) = crate::proxy::http::session::serve_h2_stream(
         w.clone(),
         ctx.clone(),
         MaybeTls::Virtual(session_end),
-    ));
+        &head,
+    );
+    let mut session = Box::pin(session);
     let mut session_done = false;
 
-    // Request direction: head, then body as it arrives.
+    // Request direction: head (the session took it, or its start), then the body as
+    // it arrives.
     let mut req_out = head;
-    let mut req_off = 0usize;
+    let mut req_off = taken;
     let mut release = 0usize; // flow-control credit to give back once written
     let mut req_done = false;
     let mut req_body_done = end_stream;
@@ -333,6 +336,17 @@ async fn stream_task<D: Driver>(
     let mut out: Bytes = Bytes::new();
     let mut out_eos = false;
     let mut rsp_done = false;
+    if req_off == req_out.len() {
+        // The session took the whole head: the body (if any) is next.
+        req_out.clear();
+        req_off = 0;
+        if req_body_done {
+            req_done = true;
+            if framing == Framing::Tunnel {
+                pipe.shutdown_write();
+            }
+        }
+    }
 
     let outcome: Result<(), Reason> = poll_fn(|cx| loop {
         let mut progress = false;

@@ -77,11 +77,26 @@ impl ConnKey {
         dst: Option<SocketAddr>,
         src: Option<SocketAddr>,
     ) -> ConnKey {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        server.hash(&mut h);
-        name.hash(&mut h);
-        dst.hash(&mut h);
-        src.hash(&mut h);
+        // A fixed mix (murmur3's finaliser after each word), not SipHash: this runs
+        // twice per request, and `name` is already a keyed hash of the SNI (an
+        // attacker who controls the name cannot aim at another key).
+        let mut h = mix(0x6a09_e667_f3bc_c908, server as u64);
+        h = mix(h, name);
+        for (tag, a) in [(1u64, dst), (2, src)] {
+            match a {
+                None => h = mix(h, tag << 56),
+                Some(SocketAddr::V4(v)) => {
+                    h = mix(h, (tag << 56) | 4 << 48 | u64::from(v.port()) << 32);
+                    h = mix(h, u64::from(u32::from(*v.ip())));
+                }
+                Some(SocketAddr::V6(v)) => {
+                    let ip = u128::from(*v.ip());
+                    h = mix(h, (tag << 56) | 6 << 48 | u64::from(v.port()) << 32);
+                    h = mix(h, (ip >> 64) as u64);
+                    h = mix(h, ip as u64);
+                }
+            }
+        }
         let mut mask = 0;
         if name != 0 {
             mask |= KEY_NAME;
@@ -92,8 +107,18 @@ impl ConnKey {
         if src.is_some() {
             mask |= KEY_SRC;
         }
-        ConnKey(mask | (h.finish() & KEY_HASH_BITS))
+        ConnKey(mask | (h & KEY_HASH_BITS))
     }
+}
+
+/// One step of [`ConnKey::new`]: fold `word` into `h` (murmur3 `fmix64`).
+fn mix(h: u64, word: u64) -> u64 {
+    let mut x = h ^ word;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
 }
 
 /// Where a connection stands.

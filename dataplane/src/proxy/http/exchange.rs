@@ -663,6 +663,7 @@ async fn read_response_head<D: Driver>(
     let mut interim_off = 0usize;
     let mut req_dead = false;
     let mut got_any = false;
+    let mut final_len: Option<usize> = None;
     poll_fn(|cx| loop {
         let mut progress = false;
         if !req_pump.is_done() && !req_dead {
@@ -696,6 +697,21 @@ async fn read_response_head<D: Driver>(
                 Poll::Pending => {}
             }
         }
+        if let Some(head_len) = final_len {
+            // The final head is parsed; it waits for the interim ones to be relayed
+            // (whatever the server does meanwhile: it may already have closed).
+            if interim_off == interim.len() {
+                return Poll::Ready(Ok(head_len));
+            }
+            if progress {
+                cli_timer.set_after(cli_tmo);
+                continue;
+            }
+            if cli_timer.poll_expired(cx).is_ready() {
+                return Poll::Ready(Err(HeadFail::Client(408, TermState(b'c', b'H'))));
+            }
+            return Poll::Pending;
+        }
         if !conn.buf.is_empty() {
             match parse_response(conn.buf.data(), &limits, method, &mut t.rsp) {
                 Ok(Parsed::Complete { head_len }) => {
@@ -703,10 +719,12 @@ async fn read_response_head<D: Driver>(
                         interim.extend_from_slice(&conn.buf.data()[..head_len]);
                         conn.buf.consume(head_len);
                         t.rsp.clear();
-                        progress = true;
-                    } else if interim_off == interim.len() {
-                        return Poll::Ready(Ok(head_len));
+                        // The next head may be buffered already: parse it before
+                        // reading (a server may send 1xx, final and FIN at once).
+                        continue;
                     }
+                    final_len = Some(head_len);
+                    continue;
                 }
                 Ok(Parsed::Partial) if conn.buf.is_full() => {
                     return Poll::Ready(Err(HeadFail::Invalid(crate::h1::H1Error::response(

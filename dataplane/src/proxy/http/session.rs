@@ -112,12 +112,16 @@ pub async fn serve<D: Driver>(
 }
 
 /// Serve one HTTP/2 stream presented as an HTTP/1.1 connection: one transaction.
-pub async fn serve_h2_stream<D: Driver>(
+/// The request head (`head`, HTTP/1 text) goes straight into the session's input
+/// buffer, not through the stream's pipe; returns the session and how many bytes of
+/// `head` it took (the rest, if any, follows through the pipe).
+pub fn serve_h2_stream<D: Driver>(
     w: Rc<Worker<D>>,
     ctx: Rc<crate::h2::front::ConnCtx>,
     client: MaybeTls<D::Stream>,
-) {
-    let s = Session {
+    head: &[u8],
+) -> (impl std::future::Future<Output = ()>, usize) {
+    let mut s = Session {
         w,
         fe: ctx.fe,
         bind: ctx.bind,
@@ -132,7 +136,8 @@ pub async fn serve_h2_stream<D: Driver>(
         trace: ctx.trace,
         h2: Some(ctx),
     };
-    run(s).await
+    let taken = s.cbuf.push(head);
+    (run(s), taken)
 }
 
 async fn run<D: Driver>(mut s: Session<D>) {
