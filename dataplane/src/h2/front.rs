@@ -336,17 +336,6 @@ async fn stream_task<D: Driver>(
     let mut out: Bytes = Bytes::new();
     let mut out_eos = false;
     let mut rsp_done = false;
-    if req_off == req_out.len() {
-        // The session took the whole head: the body (if any) is next.
-        req_out.clear();
-        req_off = 0;
-        if req_body_done {
-            req_done = true;
-            if framing == Framing::Tunnel {
-                pipe.shutdown_write();
-            }
-        }
-    }
 
     let outcome: Result<(), Reason> = poll_fn(|cx| loop {
         let mut progress = false;
@@ -364,19 +353,20 @@ async fn stream_task<D: Driver>(
                     Poll::Ready(Err(_)) => req_done = true, // the session went away
                     Poll::Pending => {}
                 }
-                if req_off == req_out.len() {
-                    if release > 0 {
-                        let _ = body.flow_control().release_capacity(release);
-                        release = 0;
-                    }
-                    req_out.clear();
-                    req_off = 0;
-                    if req_body_done {
-                        req_done = true;
-                        if framing == Framing::Tunnel {
-                            // The client ended its side of the tunnel.
-                            pipe.shutdown_write();
-                        }
+            }
+            // All written (also: the session took the whole head at its start).
+            if req_off > 0 && req_off == req_out.len() {
+                if release > 0 {
+                    let _ = body.flow_control().release_capacity(release);
+                    release = 0;
+                }
+                req_out.clear();
+                req_off = 0;
+                if req_body_done {
+                    req_done = true;
+                    if framing == Framing::Tunnel {
+                        // The client ended its side of the tunnel.
+                        pipe.shutdown_write();
                     }
                 }
             }
