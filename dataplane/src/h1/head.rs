@@ -8,7 +8,7 @@
 
 use super::framing::BodyKind;
 use super::headers::{HeaderList, InvalidHeader};
-use super::syntax::{eq_ci, find_invalid_value, is_target_byte, is_token};
+use super::syntax::{eq_ci, find_invalid_value, is_target_byte, is_token, CommaSplit};
 use super::{Method, Version};
 
 /// Which of RFC 9112 §3.2's forms a request target has.
@@ -41,15 +41,26 @@ pub struct ConnectionTokens {
 impl ConnectionTokens {
     pub(crate) fn from_headers(h: &HeaderList) -> Self {
         let mut t = ConnectionTokens::default();
-        for tok in h.comma_values(b"connection") {
-            if eq_ci(tok, b"close") {
-                t.close = true;
-            } else if eq_ci(tok, b"keep-alive") {
+        for value in h.get_all(b"connection") {
+            // The usual single-token values first, without splitting.
+            if eq_ci(value, b"keep-alive") {
                 t.keep_alive = true;
-            } else if eq_ci(tok, b"upgrade") {
-                t.upgrade = true;
-            } else {
-                t.other = true;
+                continue;
+            }
+            if eq_ci(value, b"close") {
+                t.close = true;
+                continue;
+            }
+            for tok in CommaSplit::new(value) {
+                if eq_ci(tok, b"close") {
+                    t.close = true;
+                } else if eq_ci(tok, b"keep-alive") {
+                    t.keep_alive = true;
+                } else if eq_ci(tok, b"upgrade") {
+                    t.upgrade = true;
+                } else {
+                    t.other = true;
+                }
             }
         }
         t
