@@ -3,6 +3,13 @@
 //! session (the same transaction engine as HTTP/1 clients: rules, routing, load
 //! balancing, retries, logs) joined by a [`Pipe`].
 //!
+//! The session runs inside the stream's task (one task per stream, no cross-task
+//! wakes). Shortcuts on the per-request path: the request head (HTTP/1 text, still
+//! parsed by the session: the parser is the validator of the H2 -> H1 downgrade) is
+//! put straight into the session's input buffer; the final response head comes back
+//! whole ([`super::pipe::HandedHead`]) when nothing is queued before it, so it is not
+//! serialised and parsed again. Bodies, 1xx heads and tunnels travel as bytes.
+//!
 //! Owns: the connection task ([`serve`]) and the stream translator
 //! ([`stream_task`]). Invariants:
 //! - a stream's request body is read from `h2` only as fast as the pipe takes it,

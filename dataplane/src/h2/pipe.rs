@@ -17,7 +17,10 @@
 //! - both ends live on one worker thread (`Rc`, no locks);
 //! - a read or write does not wake the other end when that end is the task doing it
 //!   (one task may hold both ends: it must re-poll both after any progress, as the
-//!   front stream task does), so a transfer costs no empty self-wake poll.
+//!   front stream task does), so a transfer costs no empty self-wake poll;
+//! - a head handed over whole ([`Pipe::hand_head`]) sits at the read position: it is
+//!   only accepted with nothing unread before it, and reading past it is an error
+//!   until the reader takes it.
 
 use std::cell::RefCell;
 use std::io;
