@@ -25,13 +25,17 @@ const CONNECTION_SPECIFIC: [&[u8]; 5] = [
     b"upgrade",
 ];
 
-fn is_connection_specific(name: &[u8], listed: &HeaderList) -> bool {
+/// Whether `name` is connection-specific: a fixed one, or one the message's own
+/// `Connection` field lists (`has_connection`: the message has such a field, so
+/// messages without one — all responses the session hands over — skip that scan).
+fn is_connection_specific(name: &[u8], listed: &HeaderList, has_connection: bool) -> bool {
     CONNECTION_SPECIFIC
         .iter()
-        .any(|c| name.eq_ignore_ascii_case(c))
-        || listed
-            .comma_values(b"connection")
-            .any(|tok| tok.eq_ignore_ascii_case(name))
+        .any(|c| c.len() == name.len() && name.eq_ignore_ascii_case(c))
+        || (has_connection
+            && listed
+                .comma_values(b"connection")
+                .any(|tok| tok.eq_ignore_ascii_case(name)))
 }
 
 /// Why a message cannot be translated.
@@ -228,8 +232,11 @@ fn fields_to_h2(
     map: &mut HeaderMap,
     skip_host: bool,
 ) -> Result<(), &'static str> {
+    let has_connection = fields.contains(b"connection");
+    map.reserve(fields.len());
     for (name, value) in fields.iter() {
-        if is_connection_specific(name, fields) || (skip_host && name.eq_ignore_ascii_case(b"host"))
+        if is_connection_specific(name, fields, has_connection)
+            || (skip_host && name.eq_ignore_ascii_case(b"host"))
         {
             continue;
         }

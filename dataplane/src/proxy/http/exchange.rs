@@ -347,10 +347,22 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
     let mut req_pump = BodyPump::new(BodyDecoder::request(req_kind, &limits));
     req_pump.set_prefix(std::mem::take(&mut t.out));
 
+    // Server and client timeouts, one pair for the head and the bodies (the wheel
+    // entries are reused, not re-made).
+    let mut timers = [Timer::new(), Timer::new()];
     // Send the request, and read the response while the body flows.
     let head_result = loop {
-        let result =
-            read_response_head(s, t, &mut conn, &mut req_pump, method, srv_tmo, cli_tmo).await;
+        let result = read_response_head(
+            s,
+            t,
+            &mut conn,
+            &mut req_pump,
+            method,
+            srv_tmo,
+            cli_tmo,
+            &mut timers,
+        )
+        .await;
         match result {
             Err(HeadFail::Empty) if reused && !fresh_retry_done && !req_pump.started() => {
                 // The server closed an idle connection under us: retry on a new one.
@@ -482,8 +494,7 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
         rsp_pump.set_prefix(out);
         Vec::new()
     };
-    let mut srv_timer = Timer::new();
-    let mut cli_timer = Timer::new();
+    let [srv_timer, cli_timer] = &mut timers;
     srv_timer.set_after(srv_tmo);
     cli_timer.set_after(cli_tmo);
     let mut req_failed: Option<PumpError> = None;
@@ -645,6 +656,7 @@ async fn hand_head<S>(client: &mut MaybeTls<S>, rsp: &ResponseHead, kind: BodyKi
 
 /// Read the response head from the server, relaying interim (1xx) responses and
 /// driving the request body meanwhile. Returns the head length.
+#[allow(clippy::too_many_arguments)]
 async fn read_response_head<D: Driver>(
     s: &mut Session<D>,
     t: &mut Txn,
@@ -653,10 +665,10 @@ async fn read_response_head<D: Driver>(
     method: crate::h1::Method,
     srv_tmo: Option<std::time::Duration>,
     cli_tmo: Option<std::time::Duration>,
+    timers: &mut [Timer; 2],
 ) -> Result<usize, HeadFail> {
     let limits = s.w.limits;
-    let mut srv_timer = Timer::new();
-    let mut cli_timer = Timer::new();
+    let [srv_timer, cli_timer] = timers;
     srv_timer.set_after(srv_tmo);
     cli_timer.set_after(cli_tmo);
     let mut interim: Vec<u8> = Vec::new();
