@@ -317,15 +317,14 @@ async fn stream_task<D: Driver>(
     let (session_end, mut pipe) = Pipe::pair(ctx.peer, ctx.local);
     // The virtual session runs inside this task (no second task, no cross-task
     // wake per message); it may outlive the translation (log, pool release).
-    // Boxed: the session's future is several KiB; inline, this task's future would
-    // carry it and be copied whole on every spawn.
-    let (session, taken) = crate::proxy::http::session::serve_h2_stream(
+    // Boxed (by `serve_h2_stream`): the session's future is several KiB; inline,
+    // this task's future would carry it and be copied whole on every spawn.
+    let (mut session, taken) = crate::proxy::http::session::serve_h2_stream(
         w.clone(),
         ctx.clone(),
         MaybeTls::Virtual(session_end),
         &head,
     );
-    let mut session = Box::pin(session);
     let mut session_done = false;
 
     // Request direction: head (the session took it, or its start), then the body as

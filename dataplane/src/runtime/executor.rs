@@ -293,11 +293,18 @@ impl Inner {
 /// # Panics
 /// When no executor runs on this thread (a programming error).
 pub fn spawn<F: Future<Output = ()> + 'static>(f: F) -> TaskId {
+    // Boxed before the thread-local closure: a future moved into it by value would
+    // be copied once more (they run to KiB).
+    spawn_boxed(Box::pin(f))
+}
+
+/// [`spawn`] for a future already on the heap.
+fn spawn_boxed(f: BoxFuture) -> TaskId {
     CURRENT.with(|c| {
         c.borrow()
             .as_ref()
             .expect("runtime::spawn outside a worker")
-            .spawn(Box::pin(f))
+            .spawn(f)
     })
 }
 

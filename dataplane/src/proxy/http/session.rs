@@ -120,7 +120,10 @@ pub fn serve_h2_stream<D: Driver>(
     ctx: Rc<crate::h2::front::ConnCtx>,
     client: MaybeTls<D::Stream>,
     head: &[u8],
-) -> (impl std::future::Future<Output = ()>, usize) {
+) -> (
+    std::pin::Pin<Box<impl std::future::Future<Output = ()>>>,
+    usize,
+) {
     let mut s = Session {
         w,
         fe: ctx.fe,
@@ -137,7 +140,9 @@ pub fn serve_h2_stream<D: Driver>(
         h2: Some(ctx),
     };
     let taken = s.cbuf.push(head);
-    (run(s), taken)
+    // Boxed here, where it is made: the future is several KiB, and every move of
+    // it is a copy.
+    (Box::pin(run(s)), taken)
 }
 
 async fn run<D: Driver>(mut s: Session<D>) {
