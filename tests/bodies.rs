@@ -1,14 +1,23 @@
-//! Message bodies: large and chunked bodies both ways, 100-continue, bodiless responses.
+//! Message bodies: large and chunked bodies both ways, 100-continue, 103 Early Hints
+//! (to HTTP/1 and HTTP/2 clients), bodiless responses.
 
 mod common;
 
 use common::client::{build_request, chunked, curl, have_curl};
 use common::http::{checksum, pattern};
 use common::{free_port, Conn, Origin, Proxy, HTTP_DEFAULTS};
+use std::io::Write;
+use std::thread;
 use std::time::{Duration, Instant};
 
 fn setup() -> (Origin, Proxy, u16) {
     let o = Origin::start("s1");
+    let (p, fe) = proxy_to(&o.addr());
+    (o, p, fe)
+}
+
+/// A proxy on a free port (HTTP/1, HTTP/2 by preface) to the server at `addr`.
+fn proxy_to(addr: &str) -> (Proxy, u16) {
     let fe = free_port();
     let p = Proxy::start(&format!(
         "{HTTP_DEFAULTS}
@@ -17,11 +26,10 @@ frontend fe
     default_backend be
 
 backend be
-    server s1 {}
-",
-        o.addr()
+    server s1 {addr}
+"
     ));
-    (o, p, fe)
+    (p, fe)
 }
 
 const TWO_MIB: usize = 2 << 20;
@@ -171,5 +179,73 @@ fn no_content_and_not_modified_have_no_body() {
             Some("/next"),
             "connection still in sync after {status}"
         );
+    }
+}
+
+/// An HTTP/1 origin that answers every request with `103 Early Hints` then `200`,
+/// the final head `gap` after the interim one (zero: both in one write).
+fn early_hints_origin(gap: Duration) -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for c in l.incoming().take(8) {
+            let Ok(mut c) = c else { return };
+            thread::spawn(move || {
+                use std::io::Read;
+                let mut head = Vec::new();
+                let mut b = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut b) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&b[..n]),
+                    }
+                }
+                let interim = "HTTP/1.1 103 Early Hints\r\nlink: </s.css>; rel=preload\r\n\r\n";
+                let last = "HTTP/1.1 200 OK\r\nx-final: yes\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                if gap.is_zero() {
+                    let _ = c.write_all(format!("{interim}{last}").as_bytes());
+                } else {
+                    let _ = c.write_all(interim.as_bytes());
+                    thread::sleep(gap);
+                    let _ = c.write_all(last.as_bytes());
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn early_hints_from_h1_server_reach_h1_and_h2_clients_before_the_final_response() {
+    if !have_curl() {
+        return;
+    }
+    // Together: the final head is read while the 103 is still in the stream's pipe;
+    // apart: the 103 has been relayed before the final head arrives.
+    // (An HTTP/1 client too: the server's FIN right behind the final head once cost
+    // a 502 when the 103 was parsed first.)
+    for gap in [Duration::ZERO, Duration::from_millis(150)] {
+        for (flag, v) in [("--http2-prior-knowledge", "2"), ("--http1.1", "1.1")] {
+            let origin = early_hints_origin(gap);
+            let (_p, port) = proxy_to(&origin);
+            let url = format!("http://127.0.0.1:{port}/hints");
+            let out = curl(&["-v", flag, &url]);
+            assert_eq!(out.status, 0, "{}", out.stderr);
+            assert_eq!(out.stdout_str(), "ok", "gap {gap:?} {flag}");
+            let e = &out.stderr;
+            let (i103, i200) = (
+                e.find(&format!("< HTTP/{v} 103")),
+                e.find(&format!("< HTTP/{v} 200")),
+            );
+            assert!(
+                matches!((i103, i200), (Some(a), Some(b)) if a < b),
+                "gap {gap:?}: 103 then 200 expected:\n{e}"
+            );
+            assert!(
+                e.contains("< link: </s.css>; rel=preload"),
+                "gap {gap:?}:\n{e}"
+            );
+            assert!(e.contains("< x-final: yes"), "gap {gap:?}:\n{e}");
+        }
     }
 }

@@ -42,28 +42,26 @@ impl ConnectionTokens {
     pub(crate) fn from_headers(h: &HeaderList) -> Self {
         let mut t = ConnectionTokens::default();
         for value in h.get_all(b"connection") {
-            // The usual single-token values first, without splitting.
-            if eq_ci(value, b"keep-alive") {
-                t.keep_alive = true;
-                continue;
-            }
-            if eq_ci(value, b"close") {
-                t.close = true;
-                continue;
-            }
-            for tok in CommaSplit::new(value) {
-                if eq_ci(tok, b"close") {
-                    t.close = true;
-                } else if eq_ci(tok, b"keep-alive") {
-                    t.keep_alive = true;
-                } else if eq_ci(tok, b"upgrade") {
-                    t.upgrade = true;
-                } else {
-                    t.other = true;
-                }
+            if is_token(value) {
+                // The usual single token (`keep-alive`, `close`): nothing to split.
+                t.note(value);
+            } else {
+                CommaSplit::new(value).for_each(|tok| t.note(tok));
             }
         }
         t
+    }
+
+    fn note(&mut self, tok: &[u8]) {
+        if eq_ci(tok, b"close") {
+            self.close = true;
+        } else if eq_ci(tok, b"keep-alive") {
+            self.keep_alive = true;
+        } else if eq_ci(tok, b"upgrade") {
+            self.upgrade = true;
+        } else {
+            self.other = true;
+        }
     }
 
     /// Whether the connection persists after this message, given its version

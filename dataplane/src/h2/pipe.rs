@@ -112,24 +112,15 @@ impl Dir {
             w.wake();
         }
     }
+}
 
-    /// Wake the reader after a write made while polling `cx`, unless the reader is
-    /// that very task (the front stream task holds both ends and re-polls both
-    /// after any progress): a self-wake would only cost an empty poll.
-    fn wake_reader_from(&mut self, cx: &Context<'_>) {
-        if let Some(w) = self.reader.take() {
-            if !w.will_wake(cx.waker()) {
-                w.wake();
-            }
-        }
-    }
-
-    /// [`Dir::wake_reader_from`] for the writer, after a read.
-    fn wake_writer_from(&mut self, cx: &Context<'_>) {
-        if let Some(w) = self.writer.take() {
-            if !w.will_wake(cx.waker()) {
-                w.wake();
-            }
+/// Wake the other end's task parked in `slot` after a read or write made while
+/// polling `cx`, unless it is that very task (the front stream task holds both ends
+/// and re-polls both after any progress): a self-wake would only cost an empty poll.
+fn wake_other(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    if let Some(w) = slot.take() {
+        if !w.will_wake(cx.waker()) {
+            w.wake();
         }
     }
 }
@@ -227,7 +218,7 @@ impl Pipe {
                 d.buf.clear();
                 d.start = 0;
             }
-            d.wake_writer_from(cx);
+            wake_other(&mut d.writer, cx);
             return Poll::Ready(Ok(n));
         }
         if d.eof || out.is_empty() {
@@ -283,7 +274,7 @@ impl Pipe {
                 break;
             }
         }
-        d.wake_reader_from(cx);
+        wake_other(&mut d.reader, cx);
         Poll::Ready(Ok(n))
     }
 
@@ -298,7 +289,7 @@ impl Pipe {
             return false;
         }
         d.handed = Some(head);
-        d.wake_reader_from(cx);
+        wake_other(&mut d.reader, cx);
         true
     }
 

@@ -14,6 +14,7 @@
 //! path); global and frontend `maxconn` pause accepting instead of refusing.
 
 pub mod backend;
+pub mod conn_key;
 pub mod health;
 pub mod http;
 pub mod latency;

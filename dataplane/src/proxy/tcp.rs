@@ -57,7 +57,7 @@ pub async fn serve<D: Driver>(
             |server| tcp_sni(&w, fe, be, server, &client, tls.as_deref()),
             |_, _| None,
             |_, _| None,
-            |server, e| crate::proxy::http::exchange::connect_failed(&w, be, server, e),
+            |server, e| crate::proxy::http::acquire::connect_failed(&w, be, server, e),
         )
         .await;
     let mut e = match result {

@@ -3,6 +3,7 @@
 //! ([`pump`]), header hygiene ([`headers`]), locally generated replies ([`reply`]) and
 //! the HTTP/2 server connections a session uses ([`upstreams`]).
 
+pub mod acquire;
 pub mod actions;
 pub mod exchange;
 pub mod headers;
