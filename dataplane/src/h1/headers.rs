@@ -116,6 +116,19 @@ impl HeaderList {
             .map(move |e| (self.name_of(e), self.value_of(e)))
     }
 
+    /// The fields, each value a slice of one shared copy of the field bytes: one
+    /// allocation for a whole head where owned values would take one each.
+    pub fn iter_shared(&self) -> impl Iterator<Item = (&[u8], bytes::Bytes)> + '_ {
+        let shared = bytes::Bytes::copy_from_slice(&self.buf);
+        self.entries.iter().map(move |e| {
+            let start = e.value_start as usize;
+            (
+                self.name_of(e),
+                shared.slice(start..start + e.value_len as usize),
+            )
+        })
+    }
+
     /// Index of the first field named `name` (case-insensitive) at or after `from`.
     pub fn find_from(&self, name: &[u8], from: usize) -> Option<usize> {
         self.entries

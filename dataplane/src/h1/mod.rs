@@ -55,7 +55,7 @@ pub use head::{ConnectionTokens, RequestHead, ResponseHead, TargetForm};
 pub use headers::{HeaderList, InvalidHeader};
 pub use hop::{strip_hop_by_hop, HopByHop};
 pub use parse::{parse_request, parse_response};
-pub use serialize::{write_request, write_response};
+pub use serialize::{response_wire_len, write_request, write_response};
 
 /// Size limits applied while parsing a head (HAProxy's `tune.bufsize` and
 /// `tune.http.maxhdr`).

@@ -29,10 +29,16 @@ pub fn write_request(head: &RequestHead, out: &mut Vec<u8>) {
     write_fields(&head.headers, out);
 }
 
+/// Bytes [`write_response`] appends for `head`, without writing them.
+pub fn response_wire_len(head: &ResponseHead) -> usize {
+    // "HTTP/1.x" " NNN " reason CRLF, the fields, CRLF.
+    8 + 5 + head.reason().len() + 2 + head.headers.wire_len() + 2
+}
+
 /// Appends the response head (status line, fields, empty line) to `out`. The status
 /// line always has the SP before the (possibly empty) reason, as RFC 9112 §4 wants.
 pub fn write_response(head: &ResponseHead, out: &mut Vec<u8>) {
-    out.reserve(head.reason().len() + 16 + head.headers.wire_len());
+    out.reserve(response_wire_len(head));
     out.extend_from_slice(head.version.as_bytes());
     let s = head.status();
     out.extend_from_slice(&[
@@ -72,5 +78,21 @@ mod tests {
         let mut out = b"prefix".to_vec();
         write_response(&r, &mut out);
         assert_eq!(out, b"prefixHTTP/1.0 204 \r\n\r\n");
+        assert_eq!(response_wire_len(&r), out.len() - 6);
+    }
+
+    #[test]
+    fn response_length_without_writing() {
+        let mut r = ResponseHead::new();
+        r.set_status(200, Some(b"OK")).unwrap();
+        r.headers.append(b"Content-Length", b"6").unwrap();
+        r.headers.append(b"X-Empty", b"").unwrap();
+        let mut out = Vec::new();
+        write_response(&r, &mut out);
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nX-Empty: \r\n\r\n".as_slice()
+        );
+        assert_eq!(response_wire_len(&r), out.len());
     }
 }

@@ -234,7 +234,7 @@ fn fields_to_h2(
 ) -> Result<(), &'static str> {
     let has_connection = fields.contains(b"connection");
     map.reserve(fields.len());
-    for (name, value) in fields.iter() {
+    for (name, value) in fields.iter_shared() {
         if is_connection_specific(name, fields, has_connection)
             || (skip_host && name.eq_ignore_ascii_case(b"host"))
         {
@@ -247,7 +247,7 @@ fn fields_to_h2(
             continue;
         }
         let n = HeaderName::from_bytes(name).map_err(|_| "invalid field name")?;
-        let v = HeaderValue::from_bytes(value).map_err(|_| "invalid field value")?;
+        let v = HeaderValue::from_maybe_shared(value).map_err(|_| "invalid field value")?;
         map.append(n, v);
     }
     Ok(())

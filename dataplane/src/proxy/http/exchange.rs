@@ -272,17 +272,25 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
     // Write the head; stream both bodies to completion.
     let mut rsp_pump = BodyPump::new(BodyDecoder::response(rsp_kind, &limits));
     let mut head_off = 0usize;
-    let out = std::mem::take(&mut t.out);
-    // An HTTP/2 stream's virtual session hands the head over whole (no text for the
-    // stream task to parse again); it is counted as if written.
-    let mut handed = Vec::new();
+    // An HTTP/2 stream's virtual session hands the head over whole (no text to
+    // write, nor for the stream task to parse again); it is counted as if written.
+    let handed =
+        !switching && s.client.is_virtual() && hand_head(&mut s.client, &t.rsp, rsp_kind).await;
+    let handed_len = if handed {
+        crate::h1::response_wire_len(&t.rsp)
+    } else {
+        headers::serialize_response(t);
+        0
+    };
+    let mut out = std::mem::take(&mut t.out);
+    if handed {
+        // Nothing of the head is left to write; the buffer is kept for reuse.
+        out.clear();
+    }
     // The response head goes out with the first body bytes (one write), except for
     // a protocol switch where the tunnel takes over after the head.
-    let out = if switching {
+    let out = if switching || handed {
         out
-    } else if hand_head(&mut s.client, &t.rsp, rsp_kind).await {
-        handed = out;
-        Vec::new()
     } else {
         rsp_pump.set_prefix(out);
         Vec::new()
@@ -357,13 +365,11 @@ pub async fn forward<D: Driver>(s: &mut Session<D>, t: &mut Txn, be: usize) -> N
     t.bytes_out += if switching {
         head_off
     } else {
-        rsp_pump.prefix_written() + handed.len()
+        rsp_pump.prefix_written() + handed_len
     } as u64
         + rsp_pump.wire_bytes;
-    t.out = if switching {
+    t.out = if switching || handed {
         out
-    } else if !handed.is_empty() {
-        handed
     } else {
         rsp_pump.take_prefix()
     };

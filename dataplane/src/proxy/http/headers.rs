@@ -38,7 +38,8 @@ pub fn prepare_request(t: &mut Txn, mode: HttpConnMode) -> bool {
     upgrade
 }
 
-/// Clean the response head for the client and serialise it into `t.out`.
+/// Clean the response head for the client. The caller serialises it with
+/// [`write_response`] unless it hands the head over whole (an HTTP/2 stream).
 pub fn prepare_response(t: &mut Txn, client_keep: bool, switching: bool) {
     let upgrading = switching && t.rsp.status() == 101;
     strip_hop_by_hop(
@@ -57,6 +58,10 @@ pub fn prepare_response(t: &mut Txn, client_keep: bool, switching: bool) {
     } else {
         Ok(())
     };
+}
+
+/// Serialise the (prepared) response head into `t.out`.
+pub fn serialize_response(t: &mut Txn) {
     t.out.clear();
     write_response(&t.rsp, &mut t.out);
 }
