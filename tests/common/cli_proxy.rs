@@ -1,12 +1,13 @@
 //! The setup the CLI test files share: a proxy with an admin and a user stats
 //! socket, frontend `fe` on a free port sending to backend `be`, which the caller
-//! defines (with the origins it runs).
+//! defines (with the origins it runs); and `show stat` read as a table.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::proxy::TempDir;
-use super::{free_port, wait_until, Origin, Proxy, HTTP_DEFAULTS};
+use super::{cli, free_port, wait_until, Origin, Proxy, HTTP_DEFAULTS};
 
 pub struct CliProxy {
     pub proxy: Proxy,
@@ -56,4 +57,40 @@ frontend fe
             dir,
         }
     }
+}
+
+/// A proxy with an admin and a user socket, one frontend, backend `be` with `a`, `b`.
+pub fn setup() -> CliProxy {
+    let (a, b) = (Origin::start("a"), Origin::start("b"));
+    let backends = format!(
+        "backend be\n    balance roundrobin\n    server a {}\n    server b {}\n",
+        a.addr(),
+        b.addr()
+    );
+    start(vec![a, b], "", &backends)
+}
+
+/// A proxy with an admin and a user socket, `global_extra` lines, and frontend `fe`
+/// sending to backend `be`, which `backends` must define.
+pub fn start(origins: Vec<Origin>, global_extra: &str, backends: &str) -> CliProxy {
+    CliProxy::start("cli", origins, global_extra, backends)
+}
+
+/// `show stat` as rows keyed by `pxname/svname`, each a map column → value.
+pub fn stat(sock: &Path) -> HashMap<String, HashMap<String, String>> {
+    let out = cli(sock, "show stat\n");
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next().unwrap()[2..].split(',').collect();
+    let mut rows = HashMap::new();
+    for l in lines.filter(|l| !l.is_empty()) {
+        let f: Vec<&str> = l.split(',').collect();
+        assert_eq!(f.len(), header.len(), "row {l}");
+        let m: HashMap<String, String> = header
+            .iter()
+            .zip(&f)
+            .map(|(h, v)| (h.to_string(), v.to_string()))
+            .collect();
+        rows.insert(format!("{}/{}", f[0], f[1]), m);
+    }
+    rows
 }

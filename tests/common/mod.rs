@@ -9,10 +9,13 @@ pub mod cli_proxy;
 pub mod client;
 pub mod grpc;
 pub mod h2;
+mod h2_client;
+pub mod h2_proxy;
 pub mod h2raw;
 pub mod http;
 pub mod origin;
 pub mod proxy;
+pub mod reuse;
 pub mod tls;
 
 use std::time::{Duration, Instant};

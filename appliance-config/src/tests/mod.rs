@@ -9,6 +9,7 @@ mod rules;
 mod samples;
 mod stats;
 mod tls;
+mod tls_server;
 mod words;
 
 use std::path::PathBuf;
