@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::h2raw::{self, Outcome, RawConn};
-use common::proxy::{free_port, TempDir};
+use common::proxy::{free_port, h2_front_config, TempDir};
 use common::{skip_unless_sluice, Origin, Proxy, HTTP_DEFAULTS};
 
 const REASON: &str = "sluice's own H2 flood limits";
@@ -52,18 +52,7 @@ fn setup() -> Setup {
         &format!("global\n    stats socket {} level admin\n", sock.display()),
         1,
     );
-    let cfg = format!(
-        "{defaults}
-frontend fe
-    bind 127.0.0.1:{port} proto h2
-    default_backend be
-
-backend be
-    server s1 {}
-",
-        origin.addr()
-    );
-    let proxy = Proxy::start(&cfg);
+    let proxy = Proxy::start(&h2_front_config(&defaults, port, origin.addr()));
     assert!(
         common::wait_until(Duration::from_secs(5), || sock.exists()),
         "no stats socket"

@@ -323,6 +323,21 @@ defaults
     timeout server 10s
 ";
 
+/// A configuration with an HTTP/2 (prior knowledge) frontend on 127.0.0.1:`port`
+/// whose backend is the one server `server` (`defaults`: e.g. [`HTTP_DEFAULTS`]).
+pub fn h2_front_config(defaults: &str, port: u16, server: impl std::fmt::Display) -> String {
+    format!(
+        "{defaults}
+frontend fe
+    bind 127.0.0.1:{port} proto h2
+    default_backend be
+
+backend be
+    server s1 {server}
+"
+    )
+}
+
 /// `global` + `defaults` for TCP tests.
 pub const TCP_DEFAULTS: &str = "\
 global

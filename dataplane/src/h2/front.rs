@@ -281,6 +281,9 @@ fn begin_response(
 }
 
 /// Translate one client stream to a virtual HTTP/1 connection and back.
+/// Largest final DATA chunk handed to h2 without reserving capacity first.
+const LAST_CHUNK_DIRECT: usize = 16 * 1024;
+
 async fn stream_task<D: Driver>(
     w: Rc<Worker<D>>,
     ctx: Rc<ConnCtx>,
@@ -413,7 +416,17 @@ async fn stream_task<D: Driver>(
         if !rsp_done {
             // Pending DATA first, within the client's window.
             if let Some(s) = send.as_mut() {
-                if !out.is_empty() {
+                if out_eos && !out.is_empty() && out.len() <= LAST_CHUNK_DIRECT {
+                    // The body's last chunk goes to h2 whole, without the capacity
+                    // round trip: h2 holds it until the client's windows let it go
+                    // (also after this task ends), and nothing more is read for the
+                    // stream, so memory stays bounded by this one chunk.
+                    if s.send_data(std::mem::take(&mut out), true).is_err() {
+                        return Poll::Ready(Err(Reason::CANCEL));
+                    }
+                    rsp_done = true;
+                    progress = true;
+                } else if !out.is_empty() {
                     s.reserve_capacity(out.len());
                     match s.poll_capacity(cx) {
                         Poll::Ready(Some(Ok(n))) if n > 0 => {
