@@ -189,6 +189,14 @@ impl HeaderList {
         Ok(())
     }
 
+    /// Appends a field that went through the parser's checks (name a token, value
+    /// trimmed and valid).
+    pub(crate) fn push_validated(&mut self, name: &[u8], value: &[u8]) {
+        let name = self.push_bytes(name);
+        let value = self.push_bytes(value);
+        self.push_parsed(name, value);
+    }
+
     /// Removes every field named `name` then appends one (HAProxy's `set-header`).
     pub fn set(&mut self, name: &[u8], value: &[u8]) -> Result<(), InvalidHeader> {
         check(name, value)?;

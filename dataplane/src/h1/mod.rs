@@ -32,6 +32,7 @@ mod head;
 mod headers;
 mod hop;
 mod parse;
+mod parts;
 mod serialize;
 mod syntax;
 
@@ -55,6 +56,7 @@ pub use head::{ConnectionTokens, RequestHead, ResponseHead, TargetForm};
 pub use headers::{HeaderList, InvalidHeader};
 pub use hop::{strip_hop_by_hop, HopByHop};
 pub use parse::{parse_request, parse_response};
+pub use parts::RequestParts;
 pub use serialize::{response_wire_len, write_request, write_response};
 
 /// Size limits applied while parsing a head (HAProxy's `tune.bufsize` and

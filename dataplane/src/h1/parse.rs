@@ -148,12 +148,7 @@ fn parse_request_line(
         .position(|&c| c == b' ')
         .ok_or_else(|| side.err(K::Version, base + line.len()))?;
     let target = &rest[..sp2];
-    if target.is_empty() {
-        return Err(side.err(K::Target, rest_base));
-    }
-    if let Some(bad) = target.iter().position(|&c| !is_target_byte(c)) {
-        return Err(side.err(K::Target, rest_base + bad));
-    }
+    check_target_bytes(target, rest_base)?;
     let version =
         parse_version(&rest[sp2 + 1..]).ok_or_else(|| side.err(K::Version, rest_base + sp2 + 1))?;
     let kind = Method::from_bytes(method);
@@ -168,8 +163,19 @@ fn parse_request_line(
     Ok(())
 }
 
+/// A request target is non-empty and made of target bytes only (`base`: its offset).
+pub(super) fn check_target_bytes(target: &[u8], base: usize) -> Result<(), H1Error> {
+    if target.is_empty() {
+        return Err(Side::Request.err(K::Target, base));
+    }
+    if let Some(bad) = target.iter().position(|&c| !is_target_byte(c)) {
+        return Err(Side::Request.err(K::Target, base + bad));
+    }
+    Ok(())
+}
+
 /// Validates a target's form against the method; `Err(offset)` of the problem.
-fn check_target(t: &[u8], method: Method) -> Result<TargetForm, usize> {
+pub(super) fn check_target(t: &[u8], method: Method) -> Result<TargetForm, usize> {
     let form = classify_target(t);
     match (form, method) {
         (TargetForm::Authority, Method::Connect) => {
@@ -261,7 +267,7 @@ fn parse_status_line(
 
 /// What the field pass learnt about framing and routing fields.
 #[derive(Default)]
-struct Facts {
+pub(super) struct Facts {
     /// Content-Length value and the offset of its field line.
     content_length: Option<(u64, usize)>,
     /// Offset of the first Transfer-Encoding field line.
@@ -303,45 +309,60 @@ fn parse_fields(
         let raw_value = &line[colon + 1..];
         let value = trim_ows(raw_value);
         let vstart = ls + colon + 1 + (raw_value.len() - trim_start_len(raw_value));
-        if let Some(bad) = find_invalid_value(value) {
-            let kind = if value[bad] == b'\r' {
-                K::BareCr
-            } else {
-                K::HeaderValue
-            };
-            return Err(side.err(kind, vstart + bad));
-        }
         let name = &line[..colon];
+        note_field(name, value, (ls, vstart), side, facts)?;
         headers.push_parsed((at(ls), colon as u32), (at(vstart), value.len() as u32));
-        match name.len() {
-            4 if eq_ci(name, b"host") => {
-                facts.hosts += 1;
-                if facts.hosts == 1 {
-                    facts.host_at = vstart;
-                } else if side == Side::Request {
-                    return Err(side.err(K::DuplicateHost, ls));
-                }
-            }
-            14 if eq_ci(name, b"content-length") => {
-                if facts.content_length.is_some() {
-                    return Err(side.err(K::DuplicateContentLength, ls));
-                }
-                let n = parse_content_length(value).ok_or_else(|| {
-                    let kind = if value.contains(&b',') {
-                        K::DuplicateContentLength
-                    } else {
-                        K::ContentLength
-                    };
-                    side.err(kind, vstart)
-                })?;
-                facts.content_length = Some((n, ls));
-            }
-            17 if eq_ci(name, b"transfer-encoding") => {
-                facts.transfer_encoding.get_or_insert(ls);
-            }
-            _ => {}
-        }
         ls = le + 2;
+    }
+    Ok(())
+}
+
+/// Checks the value of one field (its name already checked, the value trimmed of
+/// OWS) and notes what the field says about framing and routing. `at`: offsets of
+/// the field's line and of its value, for errors.
+pub(super) fn note_field(
+    name: &[u8],
+    value: &[u8],
+    at: (usize, usize),
+    side: Side,
+    facts: &mut Facts,
+) -> Result<(), H1Error> {
+    let (ls, vstart) = at;
+    if let Some(bad) = find_invalid_value(value) {
+        let kind = if value[bad] == b'\r' {
+            K::BareCr
+        } else {
+            K::HeaderValue
+        };
+        return Err(side.err(kind, vstart + bad));
+    }
+    match name.len() {
+        4 if eq_ci(name, b"host") => {
+            facts.hosts += 1;
+            if facts.hosts == 1 {
+                facts.host_at = vstart;
+            } else if side == Side::Request {
+                return Err(side.err(K::DuplicateHost, ls));
+            }
+        }
+        14 if eq_ci(name, b"content-length") => {
+            if facts.content_length.is_some() {
+                return Err(side.err(K::DuplicateContentLength, ls));
+            }
+            let n = parse_content_length(value).ok_or_else(|| {
+                let kind = if value.contains(&b',') {
+                    K::DuplicateContentLength
+                } else {
+                    K::ContentLength
+                };
+                side.err(kind, vstart)
+            })?;
+            facts.content_length = Some((n, ls));
+        }
+        17 if eq_ci(name, b"transfer-encoding") => {
+            facts.transfer_encoding.get_or_insert(ls);
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -445,18 +466,31 @@ fn parse_request_inner(
         side,
         &mut facts,
     )?;
+    finish_request(head, &facts, fields_end)?;
+    Ok(Parsed::Complete { head_len })
+}
+
+/// The checks of a request head once its fields are in: Host present (HTTP/1.1),
+/// valid and agreeing with the target, then the body's framing. `fields_end`: offset
+/// of the end of the fields, for errors.
+pub(super) fn finish_request(
+    head: &mut RequestHead,
+    facts: &Facts,
+    fields_end: usize,
+) -> Result<(), H1Error> {
+    let side = Side::Request;
     if facts.hosts == 0 && head.version == Version::Http11 {
         return Err(side.err(K::MissingHost, fields_end));
     }
     if facts.hosts == 1 {
         check_host(head, facts.host_at)?;
     }
-    head.body = match message_framing(&head.headers, head.version, &facts, side)? {
+    head.body = match message_framing(&head.headers, head.version, facts, side)? {
         _ if head.method_kind == Method::Connect => BodyKind::None,
         Some(kind) => kind,
         None => BodyKind::None,
     };
-    Ok(Parsed::Complete { head_len })
+    Ok(())
 }
 
 /// Validates the Host value and its agreement with the target's authority.

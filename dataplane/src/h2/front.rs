@@ -4,11 +4,15 @@
 //! balancing, retries, logs) joined by a [`Pipe`].
 //!
 //! The session runs inside the stream's task (one task per stream, no cross-task
-//! wakes). Shortcuts on the per-request path: the request head (HTTP/1 text, still
-//! parsed by the session: the parser is the validator of the H2 -> H1 downgrade) is
-//! put straight into the session's input buffer; the final response head comes back
-//! whole ([`super::pipe::HandedHead`]) when nothing is queued before it, so it is not
-//! serialised and parsed again. Bodies, 1xx heads and tunnels travel as bytes.
+//! wakes). Shortcuts on the per-request path: the request head is built straight
+//! into the session's first transaction through the HTTP/1 parser's own checks
+//! ([`crate::h1::RequestParts`]: the parser is the validator of the H2 -> H1
+//! downgrade); a head those checks refuse, or an extended CONNECT, goes as HTTP/1
+//! text into the session's input buffer instead, where the parser answers it exactly.
+//! The final response head comes back whole ([`super::pipe::HandedHead`]) when
+//! nothing is queued before it, so it is not serialised and parsed again. Bodies, 1xx
+//! heads and tunnels travel as bytes. A body's last chunk goes to `h2` without
+//! reserving capacity first: `h2` holds it until the client's windows allow.
 //!
 //! Owns: the connection task ([`serve`]) and the stream translator
 //! ([`stream_task`]). Invariants:
@@ -42,6 +46,7 @@ use super::translate::{self, Framing, Reject};
 use crate::buf::IoBuf;
 use crate::h1::{parse_response, BodyDecoder, BodyKind, BodyStep, Method, Parsed, ResponseHead};
 use crate::io::{Driver, Stream};
+use crate::proxy::http::session::StreamHead;
 use crate::proxy::Worker;
 use crate::runtime::{self, clock, Timer};
 use crate::tls::{MaybeTls, TlsInfo};
@@ -299,25 +304,41 @@ async fn stream_task<D: Driver>(
         _ => Method::Get,
     };
     let mut head = super::pipe::take_buf();
-    let framing =
-        match translate::request_to_h1(&parts, end_stream, limits.max_head_bytes, &mut head) {
-            Ok(f) => f,
-            Err(Reject::TooLarge) => {
-                counters::bump(|c| c.header_list_too_large += 1);
-                refuse(&mut respond, 431);
-                return;
-            }
-            Err(Reject::Malformed(_)) => {
-                refuse(&mut respond, 400);
-                return;
-            }
-            Err(Reject::Unsupported(_)) => {
-                refuse(&mut respond, 501);
-                return;
-            }
+    // The request head goes to the session built when it can (no HTTP/1 text to write
+    // and parse again), as text otherwise (the parser then answers it exactly).
+    let mut txn = crate::proxy::http::txn::take();
+    let max_list = limits.max_head_bytes;
+    let translated =
+        match translate::request_to_head(&parts, end_stream, max_list, &limits, &mut txn.req) {
+            Ok(Some((framing, len))) => Ok((framing, Some(len))),
+            Ok(None) => translate::request_to_h1(&parts, end_stream, max_list, &mut head)
+                .map(|framing| (framing, None)),
+            Err(e) => Err(e),
         };
+    let (framing, built_len) = match translated {
+        Ok(x) => x,
+        Err(e) => {
+            crate::proxy::http::txn::give(txn);
+            match e {
+                Reject::TooLarge => {
+                    counters::bump(|c| c.header_list_too_large += 1);
+                    refuse(&mut respond, 431);
+                }
+                Reject::Malformed(_) => refuse(&mut respond, 400),
+                Reject::Unsupported(_) => refuse(&mut respond, 501),
+            }
+            return;
+        }
+    };
     drop(parts);
     let (session_end, mut pipe) = Pipe::pair(ctx.peer, ctx.local);
+    let stream_head = match built_len {
+        Some(len) => StreamHead::Built(txn, len),
+        None => {
+            crate::proxy::http::txn::give(txn);
+            StreamHead::Text(&head)
+        }
+    };
     // The virtual session runs inside this task (no second task, no cross-task
     // wake per message); it may outlive the translation (log, pool release).
     // Boxed (by `serve_h2_stream`): the session's future is several KiB; inline,
@@ -326,7 +347,7 @@ async fn stream_task<D: Driver>(
         w.clone(),
         ctx.clone(),
         MaybeTls::Virtual(session_end),
-        &head,
+        stream_head,
     );
     let mut session_done = false;
 
@@ -363,8 +384,9 @@ async fn stream_task<D: Driver>(
                     Poll::Pending => {}
                 }
             }
-            // All written (also: the session took the whole head at its start).
-            if req_off > 0 && req_off == req_out.len() {
+            // All written (also: the session took the whole head at its start, or
+            // it had the head built and there was no text).
+            if req_off == req_out.len() {
                 if release > 0 {
                     let _ = body.flow_control().release_capacity(release);
                     release = 0;

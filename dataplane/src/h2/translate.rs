@@ -1,5 +1,7 @@
 //! Message translation between HTTP/2 (`http` types of the `h2` crate) and the
-//! HTTP/1.1 bytes the transaction engine speaks, in both directions.
+//! HTTP/1.1 bytes the transaction engine speaks, in both directions. A request can
+//! also become a built HTTP/1.1 head ([`request_to_head`]): the same fields in the
+//! same order as its text, through the same parser checks.
 //!
 //! Sans-IO. Invariants (RFC 9113 §8.2.2, §8.3.1):
 //! - connection-specific fields (`Connection` and the fields it names,
@@ -14,7 +16,7 @@
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::h1::{HeaderList, RequestHead, ResponseHead};
+use crate::h1::{HeaderList, Limits, RequestHead, RequestParts, ResponseHead};
 
 /// Fields that describe one HTTP/1 connection and have no meaning in HTTP/2.
 const CONNECTION_SPECIFIC: [&[u8]; 5] = [
@@ -79,6 +81,54 @@ pub fn request_to_h1(
     max_bytes: usize,
     out: &mut Vec<u8>,
 ) -> Result<Framing, Reject> {
+    check_list_size(parts, max_bytes)?;
+    out.clear();
+    if let Some(proto) = parts.extensions.get::<h2::ext::Protocol>() {
+        return websocket_to_h1(parts, proto.as_str(), out);
+    }
+    let (target, authority) = h1_target(parts)?;
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let framing = h1_fields(parts, authority, end_stream, |n, v| push_field(out, n, v))?;
+    out.extend_from_slice(b"\r\n");
+    Ok(framing)
+}
+
+/// The head [`request_to_h1`] would write, built straight into `head` through the
+/// HTTP/1 parser's own checks ([`RequestParts`]), without the text; with its framing
+/// and the length its text would have. `Ok(None)`: a request this path leaves to the
+/// text (extended CONNECT, or one the checks refuse): the caller writes it with
+/// `request_to_h1` for the session's parser, which answers it with the exact error.
+pub fn request_to_head(
+    parts: &http::request::Parts,
+    end_stream: bool,
+    max_bytes: usize,
+    limits: &Limits,
+    head: &mut RequestHead,
+) -> Result<Option<(Framing, usize)>, Reject> {
+    check_list_size(parts, max_bytes)?;
+    if parts.extensions.get::<h2::ext::Protocol>().is_some() {
+        return Ok(None);
+    }
+    let (target, authority) = h1_target(parts)?;
+    let method = parts.method.as_str().as_bytes();
+    let Ok(mut built) = RequestParts::start(head, method, target.as_bytes()) else {
+        return Ok(None);
+    };
+    let mut ok = true;
+    let framing = h1_fields(parts, authority, end_stream, |n, v| {
+        ok = ok && built.field(n, v).is_ok();
+    })?;
+    Ok(match ok.then(|| built.finish(limits)) {
+        Some(Ok(len)) => Some((framing, len)),
+        _ => None,
+    })
+}
+
+/// Refuses a header list over `max_bytes` (RFC 9113 size: name + value + 32 each).
+fn check_list_size(parts: &http::request::Parts, max_bytes: usize) -> Result<(), Reject> {
     let list_size: usize = parts
         .headers
         .iter()
@@ -87,28 +137,36 @@ pub fn request_to_h1(
     if list_size > max_bytes {
         return Err(Reject::TooLarge);
     }
-    out.clear();
-    if let Some(proto) = parts.extensions.get::<h2::ext::Protocol>() {
-        return websocket_to_h1(parts, proto.as_str(), out);
-    }
-    out.extend_from_slice(parts.method.as_str().as_bytes());
-    out.push(b' ');
+    Ok(())
+}
+
+/// The HTTP/1 request target (`:path`, or `:authority` for CONNECT) and the
+/// `:authority`.
+fn h1_target(parts: &http::request::Parts) -> Result<(&str, Option<&str>), Reject> {
     let authority = parts.uri.authority().map(|a| a.as_str());
-    if parts.method == http::Method::CONNECT {
-        out.extend_from_slice(
-            authority
-                .ok_or(Reject::Malformed("CONNECT without :authority"))?
-                .as_bytes(),
-        );
+    let target = if parts.method == http::Method::CONNECT {
+        authority.ok_or(Reject::Malformed("CONNECT without :authority"))?
     } else {
         match parts.uri.path_and_query() {
-            Some(pq) if !pq.as_str().is_empty() => out.extend_from_slice(pq.as_str().as_bytes()),
+            Some(pq) if !pq.as_str().is_empty() => pq.as_str(),
             _ => return Err(Reject::Malformed("missing :path")),
         }
-    }
-    out.extend_from_slice(b" HTTP/1.1\r\n");
+    };
+    Ok((target, authority))
+}
+
+/// The HTTP/1 fields of an HTTP/2 request, in order, to `f`: `host` from
+/// `:authority`, the end-to-end fields (`TE` only as `trailers`), the `Cookie`
+/// fields joined, and `transfer-encoding: chunked` for a body of unknown length.
+/// Returns the body's framing.
+fn h1_fields(
+    parts: &http::request::Parts,
+    authority: Option<&str>,
+    end_stream: bool,
+    mut f: impl FnMut(&[u8], &[u8]),
+) -> Result<Framing, Reject> {
     match authority {
-        Some(a) => push_field(out, b"host", a.as_bytes()),
+        Some(a) => f(b"host", a.as_bytes()),
         None => {
             if !parts.headers.contains_key(http::header::HOST) {
                 return Err(Reject::Malformed("neither :authority nor host"));
@@ -123,7 +181,7 @@ pub fn request_to_h1(
         }
         if name == http::header::TE {
             if value.as_bytes().eq_ignore_ascii_case(b"trailers") {
-                push_field(out, n, b"trailers");
+                f(n, b"trailers");
             }
             continue;
         }
@@ -135,21 +193,21 @@ pub fn request_to_h1(
             c.extend_from_slice(value.as_bytes());
             continue;
         }
-        push_field(out, n, value.as_bytes());
+        f(n, value.as_bytes());
     }
     if let Some(c) = cookies {
-        push_field(out, b"cookie", &c);
+        f(b"cookie", &c);
     }
-    let framing = if parts.headers.contains_key(http::header::CONTENT_LENGTH) {
-        Framing::Length
-    } else if end_stream {
-        Framing::None
-    } else {
-        push_field(out, b"transfer-encoding", b"chunked");
-        Framing::Chunked
-    };
-    out.extend_from_slice(b"\r\n");
-    Ok(framing)
+    Ok(
+        if parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+            Framing::Length
+        } else if end_stream {
+            Framing::None
+        } else {
+            f(b"transfer-encoding", b"chunked");
+            Framing::Chunked
+        },
+    )
 }
 
 /// RFC 8441: an extended CONNECT with `:protocol websocket` becomes an HTTP/1.1
@@ -402,6 +460,135 @@ mod tests {
             "POST /a?b=c HTTP/1.1\r\nhost: example.com:8443\r\nte: trailers\r\nx-y: z\r\n\
              cookie: a=1; b=2\r\ntransfer-encoding: chunked\r\n\r\n"
         );
+    }
+
+    /// `request_to_head` builds exactly what parsing `request_to_h1`'s text gives,
+    /// and leaves to the text exactly the requests whose text the parser refuses.
+    #[test]
+    fn built_head_equals_the_parsed_text() {
+        use crate::h1::{parse_request, Parsed};
+        let limits = Limits {
+            max_head_bytes: 300,
+            max_headers: 6,
+        };
+        let long = "v".repeat(280);
+        let cases: Vec<(http::request::Builder, bool)> = vec![
+            (
+                http::Request::builder().uri("https://a.example/x?y=1"),
+                true,
+            ),
+            (
+                http::Request::builder().uri("https://a.example/x?y=1"),
+                false,
+            ),
+            (
+                http::Request::builder()
+                    .method("POST")
+                    .uri("https://a.example:8443/p")
+                    .header("content-length", "5")
+                    .header("cookie", "a=1")
+                    .header("cookie", "b=2")
+                    .header("te", "trailers")
+                    .header("x-pad", "  padded\t "),
+                false,
+            ),
+            // Host without :authority; a Host field :authority replaces.
+            (
+                http::Request::builder()
+                    .uri("/only-path")
+                    .header("host", "h.example"),
+                true,
+            ),
+            (
+                http::Request::builder()
+                    .uri("https://a.example/")
+                    .header("host", "b.example"),
+                true,
+            ),
+            (
+                http::Request::builder()
+                    .method("CONNECT")
+                    .uri("c.example:443"),
+                false,
+            ),
+            (http::Request::builder().uri("https://a.example/{x}"), true),
+            // At the limits: a 300-byte head, and 5 fields.
+            (
+                http::Request::builder()
+                    .uri("https://a.example/")
+                    .header("x-long", &long[25..]),
+                true,
+            ),
+            (
+                (0..4).fold(
+                    http::Request::builder().uri("https://a.example/"),
+                    |b, i| b.header(format!("x-{i}"), "v"),
+                ),
+                true,
+            ),
+            // Refused by the HTTP/1 parser, so left to the text.
+            (
+                http::Request::builder()
+                    .uri("https://a.example/")
+                    .header("content-length", "x"),
+                false,
+            ),
+            (
+                http::Request::builder()
+                    .uri("https://a.example/")
+                    .header("content-length", "1")
+                    .header("content-length", "1"),
+                false,
+            ),
+            (
+                http::Request::builder()
+                    .uri("https://a.example/")
+                    .header("x-long", &long),
+                true,
+            ),
+            (
+                (0..5).fold(
+                    http::Request::builder().uri("https://a.example/"),
+                    |b, i| b.header(format!("x-{i}"), "v"),
+                ),
+                true,
+            ),
+        ];
+        let (mut took, mut left) = (0, 0);
+        for (i, (b, end_stream)) in cases.into_iter().enumerate() {
+            let p = req(b);
+            let mut built = RequestHead::new();
+            let fast = request_to_head(&p, end_stream, 65536, &limits, &mut built);
+            let mut text = vec![];
+            let framing = request_to_h1(&p, end_stream, 65536, &mut text);
+            let mut parsed = RequestHead::new();
+            let slow = parse_request(&text, &limits, &mut parsed);
+            match (fast, slow) {
+                (Ok(Some((f, len))), Ok(Parsed::Complete { head_len })) => {
+                    assert_eq!(
+                        (Ok(f), len, head_len),
+                        (framing, text.len(), text.len()),
+                        "{i}"
+                    );
+                    assert_eq!(built.method(), parsed.method(), "{i}");
+                    assert_eq!(built.target(), parsed.target(), "{i}");
+                    assert_eq!(built.target_form(), parsed.target_form(), "{i}");
+                    assert_eq!(built.version, parsed.version, "{i}");
+                    assert_eq!(built.body_kind(), parsed.body_kind(), "{i}");
+                    let fields = |h: &RequestHead| {
+                        h.headers
+                            .iter()
+                            .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                            .collect::<Vec<_>>()
+                    };
+                    assert_eq!(fields(&built), fields(&parsed), "{i}");
+                    took += 1;
+                }
+                (Ok(None), Err(_)) => left += 1,
+                (fast, slow) => panic!("case {i}: built {fast:?}, parsed {slow:?}"),
+            }
+        }
+        assert_eq!((took, left), (9, 4));
     }
 
     #[test]

@@ -33,6 +33,9 @@ use tokio::io::AsyncWrite;
 enum HeadRead {
     /// A head of this many bytes is at the start of the buffer.
     Complete(usize),
+    /// The head was built before the session started (an HTTP/2 stream's); its
+    /// text would be this many bytes.
+    Built(usize),
     /// The client closed (or timed out) before sending anything: close silently.
     Nothing { timeout: bool },
     /// The client closed mid-head.
@@ -108,18 +111,28 @@ pub async fn serve<D: Driver>(
         accept_us,
         trace,
     };
-    run(s).await
+    run(s, None).await
+}
+
+/// How an HTTP/2 stream's request head reaches its virtual session.
+pub enum StreamHead<'a> {
+    /// As HTTP/1.1 text, parsed by the session like any client's.
+    Text(&'a [u8]),
+    /// Already built and checked into a transaction's request
+    /// ([`crate::h1::RequestParts`]), with the length its text would have.
+    Built(Box<Txn>, usize),
 }
 
 /// Serve one HTTP/2 stream presented as an HTTP/1.1 connection: one transaction.
-/// The request head (`head`, HTTP/1 text) goes straight into the session's input
-/// buffer, not through the stream's pipe; returns the session and how many bytes of
-/// `head` it took (the rest, if any, follows through the pipe).
+/// The request head goes straight to the session, not through the stream's pipe:
+/// built, into its transaction, or as HTTP/1 text, into its input buffer. Returns
+/// the session and how many bytes of a text head it took (the rest, if any, follows
+/// through the pipe).
 pub fn serve_h2_stream<D: Driver>(
     w: Rc<Worker<D>>,
     ctx: Rc<crate::h2::front::ConnCtx>,
     client: MaybeTls<D::Stream>,
-    head: &[u8],
+    head: StreamHead<'_>,
 ) -> (
     std::pin::Pin<Box<impl std::future::Future<Output = ()>>>,
     usize,
@@ -139,16 +152,24 @@ pub fn serve_h2_stream<D: Driver>(
         trace: ctx.trace,
         h2: Some(ctx),
     };
-    let taken = s.cbuf.push(head);
+    let (built, taken) = match head {
+        StreamHead::Text(text) => (None, s.cbuf.push(text)),
+        StreamHead::Built(t, len) => (Some((t, len)), 0),
+    };
     // Boxed here, where it is made: the future is several KiB, and every move of
     // it is a copy.
-    (Box::pin(run(s)), taken)
+    (Box::pin(run(s, built)), taken)
 }
 
-async fn run<D: Driver>(mut s: Session<D>) {
+/// The session's transactions; `built`: the first one's request head, already built
+/// (an HTTP/2 stream's), with the length of its text.
+async fn run<D: Driver>(mut s: Session<D>, mut built: Option<(Box<Txn>, usize)>) {
     loop {
-        let mut t = txn::take();
-        let next = s.transaction(&mut t).await;
+        let (mut t, built_len) = match built.take() {
+            Some((t, len)) => (t, Some(len)),
+            None => (txn::take(), None),
+        };
+        let next = s.transaction(&mut t, built_len).await;
         s.vars.end_transaction();
         txn::give(t);
         s.served += 1;
@@ -278,16 +299,23 @@ impl<D: Driver> Session<D> {
     }
 
     /// One request/response exchange.
-    async fn transaction(&mut self, t: &mut Txn) -> Next {
+    async fn transaction(&mut self, t: &mut Txn, built_len: Option<usize>) -> Next {
         t.first = self.served == 0;
         t.wall_start = clock::wall_us();
-        let head = self.read_head(t).await;
+        let head = match built_len {
+            Some(len) => {
+                t.t_start = clock::now_us();
+                HeadRead::Built(len)
+            }
+            None => self.read_head(t).await,
+        };
         if t.t_idle == 0 {
             t.t_idle = t.t_start;
         }
         t.t_head = clock::now_us();
-        let head_len = match head {
-            HeadRead::Complete(n) => n,
+        let (head_len, in_cbuf) = match head {
+            HeadRead::Complete(n) => (n, true),
+            HeadRead::Built(n) => (n, false),
             HeadRead::H2Preface => return Next::H2,
             HeadRead::Nothing { timeout } => {
                 if self.served == 0 && !self.frontend().dontlognull {
@@ -321,9 +349,10 @@ impl<D: Driver> Session<D> {
             }
         };
         t.bytes_in = head_len as u64;
-        capture_request_line(t, self.cbuf.data());
         if self.h2.is_some() {
             h2_request_line(t, self.tls.is_some());
+        } else {
+            capture_request_line(t, self.cbuf.data());
         }
         if let Some(id) = self.trace {
             let fe = &self.frontend().name;
@@ -334,7 +363,9 @@ impl<D: Driver> Session<D> {
             &t.req.headers,
             &mut t.cap_req,
         );
-        self.cbuf.consume(head_len);
+        if in_cbuf {
+            self.cbuf.consume(head_len);
+        }
 
         // Frontend rules, routing, backend rules.
         let route = actions::process_request(self, t).await;
