@@ -28,5 +28,7 @@ pub mod mgmt;
 pub mod proxy;
 pub mod rules;
 pub mod runtime;
+#[cfg(test)]
+mod test_rng;
 pub mod tls;
 pub mod tunnel;

@@ -4,30 +4,7 @@
 use super::tests::{same_request, same_response};
 use super::tests_matrix::{decode_all, CHUNKED_BODIES, REQUESTS, RESPONSES};
 use super::*;
-
-/// xorshift64*: a tiny deterministic generator for split points.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Split sizes covering `len` bytes, each 1..=max.
-    fn splits(&mut self, len: usize, max: usize) -> Vec<usize> {
-        let mut out = Vec::new();
-        let mut left = len;
-        while left > 0 {
-            let n = (1 + self.next() as usize % max).min(left);
-            out.push(n);
-            left -= n;
-        }
-        out
-    }
-}
+use crate::test_rng::TestRng as Rng;
 
 /// What a parse sequence ended with: the head (as a comparable summary) or the error.
 type ReqOutcome = Result<(usize, RequestHead), H1Error>;

@@ -434,6 +434,10 @@ pub fn data_to_h1(data: &Bytes, framing: Framing, out: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
+#[path = "translate_head_tests.rs"]
+mod head_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -460,135 +464,6 @@ mod tests {
             "POST /a?b=c HTTP/1.1\r\nhost: example.com:8443\r\nte: trailers\r\nx-y: z\r\n\
              cookie: a=1; b=2\r\ntransfer-encoding: chunked\r\n\r\n"
         );
-    }
-
-    /// `request_to_head` builds exactly what parsing `request_to_h1`'s text gives,
-    /// and leaves to the text exactly the requests whose text the parser refuses.
-    #[test]
-    fn built_head_equals_the_parsed_text() {
-        use crate::h1::{parse_request, Parsed};
-        let limits = Limits {
-            max_head_bytes: 300,
-            max_headers: 6,
-        };
-        let long = "v".repeat(280);
-        let cases: Vec<(http::request::Builder, bool)> = vec![
-            (
-                http::Request::builder().uri("https://a.example/x?y=1"),
-                true,
-            ),
-            (
-                http::Request::builder().uri("https://a.example/x?y=1"),
-                false,
-            ),
-            (
-                http::Request::builder()
-                    .method("POST")
-                    .uri("https://a.example:8443/p")
-                    .header("content-length", "5")
-                    .header("cookie", "a=1")
-                    .header("cookie", "b=2")
-                    .header("te", "trailers")
-                    .header("x-pad", "  padded\t "),
-                false,
-            ),
-            // Host without :authority; a Host field :authority replaces.
-            (
-                http::Request::builder()
-                    .uri("/only-path")
-                    .header("host", "h.example"),
-                true,
-            ),
-            (
-                http::Request::builder()
-                    .uri("https://a.example/")
-                    .header("host", "b.example"),
-                true,
-            ),
-            (
-                http::Request::builder()
-                    .method("CONNECT")
-                    .uri("c.example:443"),
-                false,
-            ),
-            (http::Request::builder().uri("https://a.example/{x}"), true),
-            // At the limits: a 300-byte head, and 5 fields.
-            (
-                http::Request::builder()
-                    .uri("https://a.example/")
-                    .header("x-long", &long[25..]),
-                true,
-            ),
-            (
-                (0..4).fold(
-                    http::Request::builder().uri("https://a.example/"),
-                    |b, i| b.header(format!("x-{i}"), "v"),
-                ),
-                true,
-            ),
-            // Refused by the HTTP/1 parser, so left to the text.
-            (
-                http::Request::builder()
-                    .uri("https://a.example/")
-                    .header("content-length", "x"),
-                false,
-            ),
-            (
-                http::Request::builder()
-                    .uri("https://a.example/")
-                    .header("content-length", "1")
-                    .header("content-length", "1"),
-                false,
-            ),
-            (
-                http::Request::builder()
-                    .uri("https://a.example/")
-                    .header("x-long", &long),
-                true,
-            ),
-            (
-                (0..5).fold(
-                    http::Request::builder().uri("https://a.example/"),
-                    |b, i| b.header(format!("x-{i}"), "v"),
-                ),
-                true,
-            ),
-        ];
-        let (mut took, mut left) = (0, 0);
-        for (i, (b, end_stream)) in cases.into_iter().enumerate() {
-            let p = req(b);
-            let mut built = RequestHead::new();
-            let fast = request_to_head(&p, end_stream, 65536, &limits, &mut built);
-            let mut text = vec![];
-            let framing = request_to_h1(&p, end_stream, 65536, &mut text);
-            let mut parsed = RequestHead::new();
-            let slow = parse_request(&text, &limits, &mut parsed);
-            match (fast, slow) {
-                (Ok(Some((f, len))), Ok(Parsed::Complete { head_len })) => {
-                    assert_eq!(
-                        (Ok(f), len, head_len),
-                        (framing, text.len(), text.len()),
-                        "{i}"
-                    );
-                    assert_eq!(built.method(), parsed.method(), "{i}");
-                    assert_eq!(built.target(), parsed.target(), "{i}");
-                    assert_eq!(built.target_form(), parsed.target_form(), "{i}");
-                    assert_eq!(built.version, parsed.version, "{i}");
-                    assert_eq!(built.body_kind(), parsed.body_kind(), "{i}");
-                    let fields = |h: &RequestHead| {
-                        h.headers
-                            .iter()
-                            .map(|(n, v)| (n.to_vec(), v.to_vec()))
-                            .collect::<Vec<_>>()
-                    };
-                    assert_eq!(fields(&built), fields(&parsed), "{i}");
-                    took += 1;
-                }
-                (Ok(None), Err(_)) => left += 1,
-                (fast, slow) => panic!("case {i}: built {fast:?}, parsed {slow:?}"),
-            }
-        }
-        assert_eq!((took, left), (9, 4));
     }
 
     #[test]
