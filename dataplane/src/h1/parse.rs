@@ -135,12 +135,7 @@ fn parse_request_line(
         }
     };
     let method = &line[..sp1];
-    if method.is_empty() {
-        return Err(side.err(K::Method, base));
-    }
-    if let Some(bad) = find_non_token(method) {
-        return Err(side.err(K::Method, base + bad));
-    }
+    check_method(method, base)?;
     let rest = &line[sp1 + 1..];
     let rest_base = base + sp1 + 1;
     let sp2 = rest
@@ -159,6 +154,17 @@ fn parse_request_line(
         h.target.extend_from_slice(target);
         h.form = form;
         h.version = version;
+    }
+    Ok(())
+}
+
+/// A method is a non-empty token (`base`: its offset).
+pub(super) fn check_method(method: &[u8], base: usize) -> Result<(), H1Error> {
+    if method.is_empty() {
+        return Err(Side::Request.err(K::Method, base));
+    }
+    if let Some(bad) = find_non_token(method) {
+        return Err(Side::Request.err(K::Method, base + bad));
     }
     Ok(())
 }

@@ -9,7 +9,9 @@
 
 use super::errors::{ErrorKind as K, H1Error, Side};
 use super::head::RequestHead;
-use super::parse::{check_target, check_target_bytes, finish_request, note_field, Facts};
+use super::parse::{
+    check_method, check_target, check_target_bytes, finish_request, note_field, Facts,
+};
 use super::syntax::{find_non_token, trim_ows};
 use super::{Limits, Method, Version};
 
@@ -27,9 +29,7 @@ impl<'h> RequestParts<'h> {
     pub fn start(head: &'h mut RequestHead, method: &[u8], target: &[u8]) -> Result<Self, H1Error> {
         let side = Side::Request;
         head.clear();
-        if method.is_empty() || find_non_token(method).is_some() {
-            return Err(side.err(K::Method, 0));
-        }
+        check_method(method, 0)?;
         check_target_bytes(target, 0)?;
         let kind = Method::from_bytes(method);
         let form = check_target(target, kind).map_err(|_| side.err(K::Target, 0))?;
