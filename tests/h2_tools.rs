@@ -5,58 +5,21 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::client::{curl, have_curl};
+use common::client::{curl, have, have_curl};
 use common::h2::{h2_exchange, h2_get, H2Origin, H2Request, H2Target};
 use common::h2_proxy::{site_pem, start};
-use common::proxy::{free_port, TempDir};
+use common::proxy::{free_port, run_program, TempDir};
 use common::{Conn, Origin, Proxy, HTTP_DEFAULTS};
-
-/// True if `tool` is on PATH; prints `skipped: ...` if not.
-fn have(tool: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        println!("skipped: {tool} not installed");
-    }
-    ok
-}
 
 /// Runs `cmd args`, killed after `limit`: (exit code or -1, stdout, stderr).
 fn run_tool(cmd: &str, args: &[&str], limit: Duration) -> (i32, String, String) {
-    let d = TempDir::new("tool");
-    let (o, e) = (d.path().join("out"), d.path().join("err"));
-    let mut child = Command::new(cmd)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&o).unwrap())
-        .stderr(std::fs::File::create(&e).unwrap())
-        .spawn()
-        .unwrap_or_else(|err| panic!("spawn {cmd}: {err}"));
-    let deadline = Instant::now() + limit;
-    let code = loop {
-        if let Ok(Some(st)) = child.try_wait() {
-            break st.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break -1;
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
+    let out = run_program(cmd, args, &[], limit);
     (
-        code,
-        std::fs::read_to_string(&o).unwrap_or_default(),
-        std::fs::read_to_string(&e).unwrap_or_default(),
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 

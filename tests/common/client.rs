@@ -237,15 +237,20 @@ impl CurlOut {
 
 /// True if `curl` can be run; prints `skipped: curl not installed` if not.
 pub fn have_curl() -> bool {
-    let ok = Command::new("curl")
-        .arg("--version")
+    have("curl")
+}
+
+/// True if `tool` is on PATH; prints `skipped: <tool> not installed` if not.
+pub fn have(tool: &str) -> bool {
+    let ok = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        println!("skipped: curl not installed");
+        println!("skipped: {tool} not installed");
     }
     ok
 }

@@ -278,9 +278,21 @@ pub fn listening_ports() -> Vec<u16> {
 
 /// Runs the binary under test with `args` to completion, killing it after `limit`.
 pub fn run(args: &[&str], envs: &[(&str, &str)], limit: Duration) -> Output {
+    run_program(binary(), args, envs, limit)
+}
+
+/// Runs `program` with `args` to completion, killing it after `limit` (a killed
+/// program's status has no code).
+pub fn run_program(
+    program: impl AsRef<std::ffi::OsStr>,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    limit: Duration,
+) -> Output {
+    let program = program.as_ref();
     let dir = TempDir::new("run");
     let (o, e) = (dir.path().join("out"), dir.path().join("err"));
-    let mut cmd = Command::new(binary());
+    let mut cmd = Command::new(program);
     cmd.args(args);
     for (k, v) in envs {
         cmd.env(k, v);
@@ -290,7 +302,7 @@ pub fn run(args: &[&str], envs: &[(&str, &str)], limit: Duration) -> Output {
         .stdout(fs::File::create(&o).unwrap())
         .stderr(fs::File::create(&e).unwrap())
         .spawn()
-        .unwrap_or_else(|err| panic!("spawn {:?}: {err}", binary()));
+        .unwrap_or_else(|err| panic!("spawn {program:?}: {err}"));
     let deadline = Instant::now() + limit;
     let status = loop {
         if let Ok(Some(st)) = child.try_wait() {
